@@ -1,0 +1,66 @@
+"""The admin API application: built by `create_app`, its clients made in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api.context import ApiContext
+from api.errors import install_error_handlers
+from api.routers import cases, health
+from core.codec import KeyRing
+from core.identity import IdentityProtector
+from core.logging import configure_logging
+from core.secrets import load_secrets
+from core.settings import Settings
+from core.temporal import connect
+from store.db import create_engine, create_sessionmaker
+
+
+def create_app(
+    settings: Settings | None = None, *, temporal_client: Client | None = None
+) -> FastAPI:
+    """Build the API. Tests hand in their own settings and Temporal client."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        secrets = load_secrets(settings)
+        engine = create_engine(settings)
+        # Lazy, so the API starts (and /readyz can say why it is not ready) while
+        # Temporal is still coming up.
+        client = temporal_client or await connect(settings, secrets, lazy=True)
+        app.state.context = ApiContext(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            temporal=client,
+            identity=IdentityProtector(
+                KeyRing.from_config(secrets.pin_encryption_keys), secrets.pin_lookup_key
+            ),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="rehabflow admin API",
+        version="0.1.0",
+        description="Coordinators act on rehabilitation cases; every case is a Temporal workflow.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(cases.router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory api.app:app_factory`."""
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings)

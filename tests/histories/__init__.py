@@ -1,0 +1,1 @@
+"""Saved workflow histories that the replay tests run against the current code."""

@@ -1,0 +1,173 @@
+"""`make up`'s supervisor: starts the embedded stack, survives a restart, refuses busy ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = "19811218-9876"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def stack_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REHABFLOW_")}
+    env.update(
+        REHABFLOW_DATA_DIR=str(tmp_path / "data"),
+        REHABFLOW_TEMPORAL__PORT=str(_free_port()),
+        REHABFLOW_TEMPORAL__UI_PORT=str(_free_port()),
+        REHABFLOW_API__PORT=str(_free_port()),
+        REHABFLOW_LOG__FORMAT="json",
+    )
+    return env
+
+
+class Stack:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.api = f"http://127.0.0.1:{env['REHABFLOW_API__PORT']}"
+        self._log = log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "deploy.local"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "make up exited during start-up"
+            try:
+                if httpx.get(f"{self.api}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("the stack did not become ready")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(60)
+        self._log.close()
+        return code
+
+
+@pytest.fixture
+def stacks(tmp_path: Path) -> Iterator[list[Stack]]:
+    started: list[Stack] = []
+    yield started
+    for stack in started:
+        if stack.process.poll() is None:
+            os.killpg(stack.process.pid, signal.SIGKILL)
+
+
+def test_make_up_runs_the_engine_and_a_second_start_keeps_every_case(
+    stack_env: dict[str, str], stacks: list[Stack], tmp_path: Path
+) -> None:
+    log = tmp_path / "up.log"
+    stacks.append(first := Stack(stack_env, log))
+    first.wait_ready()
+    assert (
+        httpx.get(
+            f"http://127.0.0.1:{stack_env['REHABFLOW_TEMPORAL__UI_PORT']}/", timeout=5
+        ).status_code
+        == 200
+    )
+    subprocess.run(
+        [sys.executable, "starter.py", "add-unit", "HT-1", "--name", "Home care"],
+        cwd=ROOT,
+        env=stack_env,
+        check=True,
+        capture_output=True,
+    )
+    created = httpx.post(
+        f"{first.api}/api/v1/cases",
+        json={"employee_ref": PIN, "unit_code": "HT-1", "trigger": "manager_concern"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    case_id = created.json()["case_id"]
+    listed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "temporal"),
+            "workflow",
+            "list",
+            "--address",
+            f"127.0.0.1:{stack_env['REHABFLOW_TEMPORAL__PORT']}",
+            "--query",
+            "RehabStage='identified'",
+            "--output",
+            "json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert f"case-{case_id}" in {w["execution"]["workflowId"] for w in json.loads(listed.stdout)}
+    assert first.stop() == 0
+
+    stacks.append(second := Stack(stack_env, log))
+    second.wait_ready()
+    again = httpx.get(f"{second.api}/api/v1/cases/{case_id}", timeout=10)
+    assert again.status_code == 200
+    assert again.json()["stage"] == "identified"
+    # The workflow itself survived too: it still answers queries after the restart.
+    described = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "temporal"),
+            "workflow",
+            "describe",
+            "--address",
+            f"127.0.0.1:{stack_env['REHABFLOW_TEMPORAL__PORT']}",
+            "--workflow-id",
+            f"case-{case_id}",
+            "--output",
+            "json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        json.loads(described.stdout)["workflowExecutionInfo"]["status"]
+        == "WORKFLOW_EXECUTION_STATUS_RUNNING"
+    )
+    assert second.stop() == 0
+    assert PIN not in log.read_text() and "8112189876" not in log.read_text()
+
+
+def test_make_up_names_the_busy_port_and_starts_nothing(stack_env: dict[str, str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", int(stack_env["REHABFLOW_API__PORT"])))
+        busy.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "deploy.local"],
+            cwd=ROOT,
+            env=stack_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {stack_env['REHABFLOW_API__PORT']} (admin API) is already in use" in result.stderr
+    assert not Path(stack_env["REHABFLOW_DATA_DIR"], "postgres").exists()

@@ -1,0 +1,164 @@
+"""The thin slice end to end: referral through the API, a real worker, Temporal and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from models.search_attributes import REHAB_STAGE, REHAB_UNIT
+from store.schema import Case, CaseEvent, Employee
+
+# Valid by format, date and Luhn check digit (the textbook example numbers).
+PIN = "19811218-9876"
+OTHER_PIN = "19900101-0017"
+
+
+async def _count(sessionmaker: async_sessionmaker[AsyncSession], model: type) -> int:
+    async with sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_referral_opens_a_case_that_api_temporal_and_record_store_all_show(
+    api: httpx.AsyncClient,
+    worker: Worker,
+    unit_code: str,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    created = await api.post(
+        "/api/v1/cases",
+        json={"employee_ref": PIN, "unit_code": unit_code, "trigger": "manager_concern"},
+    )
+    assert created.status_code == 201, created.text
+    case_id = created.json()["case_id"]
+    assert created.json()["stage"] == "identified"
+
+    fetched = await api.get(f"/api/v1/cases/{case_id}")
+    assert fetched.status_code == 200
+    assert fetched.json()["stage"] == "identified"
+    assert fetched.json()["unit_code"] == unit_code
+    assert fetched.json()["trigger"] == "manager_concern"
+
+    handle = time_skipping_env.client.get_workflow_handle(f"case-{case_id}")
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(REHAB_STAGE) == "identified"
+    assert described.typed_search_attributes.get(REHAB_UNIT) == unit_code
+    summary = await described.static_summary()
+    assert summary is not None and unit_code in summary
+    assert "19811218" not in summary and "9876" not in summary
+
+    async with sessionmaker() as session:
+        events = (
+            await session.scalars(
+                select(CaseEvent.kind).where(CaseEvent.case_id == uuid.UUID(case_id))
+            )
+        ).all()
+        employee = (await session.scalars(select(Employee))).one()
+    assert events == ["case_opened"]
+    # The number itself is kept only encrypted; neither form of it is readable in the row.
+    stored = (employee.pin_encrypted or b"") + (employee.pin_lookup or "").encode()
+    assert b"198112189876" not in stored and b"8112189876" not in stored
+
+
+async def test_the_same_employee_keeps_one_pseudonym_and_one_open_case(
+    api: httpx.AsyncClient,
+    worker: Worker,
+    unit_code: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    body = {"employee_ref": PIN, "unit_code": unit_code, "trigger": "self_referral"}
+    assert (await api.post("/api/v1/cases", json=body)).status_code == 201
+    # The 10-digit form is the same person.
+    again = await api.post("/api/v1/cases", json={**body, "employee_ref": "811218-9876"})
+    assert again.status_code == 409
+    assert "open case" in again.json()["detail"]
+    other = await api.post("/api/v1/cases", json={**body, "employee_ref": OTHER_PIN})
+    assert other.status_code == 201
+    assert await _count(sessionmaker, Employee) == 2
+    assert await _count(sessionmaker, Case) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason_part"),
+    [
+        (
+            {"employee_ref": "19811218-9875", "trigger": "manager_concern"},
+            "employee_ref",
+            "check digit",
+        ),
+        ({"employee_ref": "19810231-9876", "trigger": "manager_concern"}, "employee_ref", "date"),
+        ({"employee_ref": "abcdefghijk", "trigger": "manager_concern"}, "employee_ref", "format"),
+        ({"employee_ref": PIN, "trigger": "payroll_said_so"}, "trigger", "manager_concern"),
+        (
+            {"employee_ref": PIN, "trigger": "manager_concern", "unit_code": ""},
+            "unit_code",
+            "at least 1",
+        ),
+        (
+            {"employee_ref": PIN, "trigger": "manager_concern", "unit_code": "U" * 200},
+            "unit_code",
+            "at most 32",
+        ),
+        ({"employee_ref": "1" * 5000, "trigger": "manager_concern"}, "employee_ref", "at most 13"),
+        (
+            {"employee_ref": PIN, "trigger": "manager_concern", "unit_code": "NOSUCHUNIT"},
+            "unit_code",
+            "no unit",
+        ),
+        (
+            {"employee_ref": PIN, "trigger": "manager_concern", "note": "Anna has burnout"},
+            "note",
+            "not permitted",
+        ),
+        ({"trigger": "manager_concern"}, "employee_ref", "required"),
+    ],
+)
+async def test_invalid_referral_is_422_naming_field_and_reason_without_echo_and_stores_nothing(
+    api: httpx.AsyncClient,
+    unit_code: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    body: dict[str, str],
+    field: str,
+    reason_part: str,
+) -> None:
+    body = {"unit_code": unit_code, **body}
+    response = await api.post("/api/v1/cases", json=body)
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert any(e["field"] == field and reason_part in e["reason"] for e in errors), errors
+    for value in body.values():
+        if value not in (unit_code, "manager_concern", ""):
+            assert value not in response.text
+    assert await _count(sessionmaker, Employee) == 0
+    assert await _count(sessionmaker, Case) == 0
+
+
+async def test_a_body_that_is_not_json_is_422(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/api/v1/cases", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+async def test_unknown_or_malformed_case_id_is_not_found_or_rejected(
+    api: httpx.AsyncClient,
+) -> None:
+    assert (await api.get(f"/api/v1/cases/{uuid.uuid4()}")).status_code == 404
+    malformed = await api.get("/api/v1/cases/not-a-uuid")
+    assert malformed.status_code == 422
+    assert "not-a-uuid" not in malformed.text
+
+
+async def test_readiness_reports_ready_when_temporal_and_postgres_answer(
+    api: httpx.AsyncClient,
+) -> None:
+    assert (await api.get("/healthz")).json() == {"status": "ok"}
+    ready = await api.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"postgres": "ok", "temporal": "ok"}}
