@@ -1,0 +1,182 @@
+"""AES-GCM encryption of every Temporal payload, a rotatable key ring, codec-server helpers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import re
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
+
+ENCODING_ENCRYPTED = b"binary/encrypted"
+KEY_ID_METADATA = "encryption-key-id"
+KEY_BYTES = 32  # AES-256
+NONCE_BYTES = 12  # the AES-GCM standard nonce; random per message is safe well below 2**32 uses
+
+# Key ids travel in payload metadata and in the "id:key,id:key" config string, so keep them
+# to characters that need no escaping in either.
+_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class DecryptionError(Exception):
+    """Ciphertext could not be decrypted; raised instead of ever returning unverified data."""
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyRing:
+    """Named AES-256 keys; `active_key_id` encrypts, every key in the ring decrypts."""
+
+    keys: Mapping[str, bytes] = dataclasses.field(repr=False)  # repr must never show keys
+    active_key_id: str
+
+    def __post_init__(self) -> None:
+        for key_id, key in self.keys.items():
+            if not _KEY_ID.fullmatch(key_id):
+                raise ValueError(
+                    f"key id {key_id!r} must be 1-64 characters of letters, digits, '_', '.', '-'"
+                )
+            if len(key) != KEY_BYTES:
+                # Report only the id and the length, never the key material.
+                raise ValueError(f"key {key_id!r} is {len(key)} bytes, AES-256 needs {KEY_BYTES}")
+        if self.active_key_id not in self.keys:
+            raise ValueError(f"active key id {self.active_key_id!r} is not in the key ring")
+        object.__setattr__(self, "keys", MappingProxyType(dict(self.keys)))
+
+    @classmethod
+    def from_config(cls, config: str) -> KeyRing:
+        """Parse `"k2:<base64url key>,k1:<base64url key>"`; the first key is the active one."""
+        keys: dict[str, bytes] = {}
+        for position, entry in enumerate(config.split(","), start=1):
+            key_id, sep, encoded = entry.strip().partition(":")
+            if not sep or not key_id:
+                raise ValueError(f"key ring entry {position} is not in the form 'id:base64url-key'")
+            if key_id in keys:
+                raise ValueError(f"key id {key_id!r} appears more than once in the key ring")
+            keys[key_id] = _decode_key(key_id, encoded)
+        return cls(keys=keys, active_key_id=next(iter(keys)))
+
+    @classmethod
+    def generate(cls, key_id: str) -> KeyRing:
+        """A ring holding one fresh random key; prepend its config to an old ring to rotate."""
+        return cls(
+            keys={key_id: AESGCM.generate_key(bit_length=KEY_BYTES * 8)}, active_key_id=key_id
+        )
+
+    def to_config(self) -> str:
+        """The `from_config` string, active key first."""
+        ordered = [self.active_key_id, *(k for k in self.keys if k != self.active_key_id)]
+        return ",".join(
+            f"{key_id}:{base64.urlsafe_b64encode(self.keys[key_id]).decode().rstrip('=')}"
+            for key_id in ordered
+        )
+
+
+def _decode_key(key_id: str, encoded: str) -> bytes:
+    padded = encoded.strip() + "=" * (-len(encoded.strip()) % 4)
+    try:
+        return base64.b64decode(padded, altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        # `from None`: the decoder's own message could quote part of the key.
+        raise ValueError(f"key {key_id!r} is not valid base64url") from None
+
+
+class EncryptionCodec(PayloadCodec):
+    """Encrypts whole payloads (data and metadata) so history holds no readable values."""
+
+    def __init__(self, key_ring: KeyRing) -> None:
+        super().__init__()
+        self._active_key_id = key_ring.active_key_id
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in key_ring.keys.items()}
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        # Encryption is unconditional: DESIGN requires every payload to be encrypted.
+        return [self._encrypt(payload) for payload in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        # Payloads that were never encrypted (e.g. input typed into the UI or CLI without the
+        # codec) pass through; they hold nothing secret. Anything marked encrypted must decrypt.
+        return [
+            self._decrypt(p) if p.metadata.get("encoding") == ENCODING_ENCRYPTED else p
+            for p in payloads
+        ]
+
+    def _encrypt(self, payload: Payload) -> Payload:
+        key_id = self._active_key_id.encode()
+        nonce = os.urandom(NONCE_BYTES)
+        # The key id is associated data, so relabelling a payload with another key id fails.
+        ciphertext = self._ciphers[self._active_key_id].encrypt(
+            nonce, payload.SerializeToString(), key_id
+        )
+        return Payload(
+            metadata={"encoding": ENCODING_ENCRYPTED, KEY_ID_METADATA: key_id},
+            data=nonce + ciphertext,
+        )
+
+    def _decrypt(self, payload: Payload) -> Payload:
+        key_id_bytes = payload.metadata.get(KEY_ID_METADATA)
+        if key_id_bytes is None:
+            raise DecryptionError("encrypted payload carries no key id")
+        key_id = key_id_bytes.decode(errors="replace")
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            raise DecryptionError(f"payload was encrypted with key {key_id!r}, not in the key ring")
+        nonce, ciphertext = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
+        if len(nonce) < NONCE_BYTES:
+            raise DecryptionError(f"payload under key {key_id!r} is truncated")
+        try:
+            plaintext = cipher.decrypt(nonce, ciphertext, key_id_bytes)
+        except InvalidTag:
+            raise DecryptionError(
+                f"payload under key {key_id!r} failed authentication (tampered or corrupt)"
+            ) from None
+        return Payload.FromString(plaintext)
+
+
+def build_data_converter(key_ring: KeyRing | None) -> DataConverter:
+    """The one converter for client, worker, tests and Replayer; encrypting when given keys."""
+    if key_ring is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(key_ring),
+        # Failure messages and stack traces can quote health data; move them into an
+        # encoded payload so the codec encrypts them as well.
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+async def decode_payloads_json(codec: PayloadCodec, body: dict[str, Any]) -> dict[str, Any]:
+    """Temporal UI remote-codec `/decode`: `{"payloads": [{metadata, data}]}` both ways.
+
+    Raises `google.protobuf.json_format.ParseError` for a malformed body and
+    `DecryptionError` for a payload that cannot be decrypted.
+    """
+    payloads = json_format.ParseDict(body, Payloads())
+    return _payloads_to_json(await codec.decode(payloads.payloads))
+
+
+async def encode_payloads_json(codec: PayloadCodec, body: dict[str, Any]) -> dict[str, Any]:
+    """Temporal UI remote-codec `/encode`, the inverse of `decode_payloads_json`."""
+    payloads = json_format.ParseDict(body, Payloads())
+    return _payloads_to_json(await codec.encode(payloads.payloads))
+
+
+def _payloads_to_json(payloads: Sequence[Payload]) -> dict[str, Any]:
+    result = json_format.MessageToDict(Payloads(payloads=payloads))
+    # MessageToDict drops an empty list, but the UI expects the key to be present.
+    result.setdefault("payloads", [])
+    return result

@@ -1,0 +1,226 @@
+"""Payload encryption: nothing readable reaches Temporal, rotation keeps history readable."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from pydantic import BaseModel
+from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
+from temporalio.exceptions import ApplicationError
+
+from core.codec import (
+    KEY_ID_METADATA,
+    DecryptionError,
+    EncryptionCodec,
+    KeyRing,
+    build_data_converter,
+    decode_payloads_json,
+    encode_payloads_json,
+)
+
+CANARY = "CANARY-depression-190101-1234"
+
+
+class ScreeningNote(BaseModel):
+    case_id: str
+    note: str
+
+
+def _ring(*key_ids: str) -> KeyRing:
+    """A ring with fresh keys; the first id is active."""
+    keys = {key_id: KeyRing.generate(key_id).keys[key_id] for key_id in key_ids}
+    return KeyRing(keys=keys, active_key_id=key_ids[0])
+
+
+async def test_encoded_payload_hides_model_content_and_round_trips() -> None:
+    converter = build_data_converter(_ring("k1"))
+    note = ScreeningNote(case_id="c-1", note=CANARY)
+
+    [payload] = await converter.encode([note])
+
+    assert payload.metadata["encoding"] == b"binary/encrypted"
+    assert payload.metadata[KEY_ID_METADATA] == b"k1"
+    assert CANARY.encode() not in payload.SerializeToString()
+    assert await converter.decode([payload], [ScreeningNote]) == [note]
+
+
+async def test_same_value_encrypts_differently_each_time() -> None:
+    converter = build_data_converter(_ring("k1"))
+
+    first, second = await converter.encode([CANARY, CANARY])
+
+    assert first.data != second.data
+
+
+async def test_payloads_from_the_old_key_still_decode_after_rotation() -> None:
+    old_ring = _ring("k1")
+    [old_payload] = await build_data_converter(old_ring).encode([CANARY])
+    rotated = KeyRing(
+        keys={"k2": KeyRing.generate("k2").keys["k2"], **old_ring.keys}, active_key_id="k2"
+    )
+    converter = build_data_converter(rotated)
+
+    [new_payload] = await converter.encode([CANARY])
+
+    assert await converter.decode([old_payload], [str]) == [CANARY]
+    assert new_payload.metadata[KEY_ID_METADATA] == b"k2"
+    assert await converter.decode([new_payload], [str]) == [CANARY]
+
+
+async def test_unknown_key_id_fails_closed() -> None:
+    [payload] = await build_data_converter(_ring("retired")).encode([CANARY])
+
+    with pytest.raises(DecryptionError, match="'retired', not in the key ring"):
+        await build_data_converter(_ring("k2")).decode([payload], [str])
+
+
+async def test_tampered_ciphertext_fails_closed() -> None:
+    converter = build_data_converter(_ring("k1"))
+    [payload] = await converter.encode([CANARY])
+    flipped = bytes([payload.data[-1] ^ 0x01])
+    tampered = Payload(metadata=payload.metadata, data=payload.data[:-1] + flipped)
+
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        await converter.decode([tampered], [str])
+
+
+async def test_relabelling_the_key_id_is_detected() -> None:
+    converter = build_data_converter(_ring("k2", "k1"))
+    [payload] = await converter.encode([CANARY])
+    relabelled = Payload(metadata={**payload.metadata, KEY_ID_METADATA: b"k1"}, data=payload.data)
+
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        await converter.decode([relabelled], [str])
+
+
+async def test_encrypted_payload_without_key_id_fails_closed() -> None:
+    converter = build_data_converter(_ring("k1"))
+    [payload] = await converter.encode([CANARY])
+    stripped = Payload(metadata={"encoding": payload.metadata["encoding"]}, data=payload.data)
+
+    with pytest.raises(DecryptionError, match="no key id"):
+        await converter.decode([stripped], [str])
+
+
+async def test_plaintext_payload_passes_through_decode() -> None:
+    [plain] = await build_data_converter(None).encode([{"stage": "screening"}])
+
+    decoded = await build_data_converter(_ring("k1")).decode([plain], [dict])
+
+    assert decoded == [{"stage": "screening"}]
+
+
+async def test_failure_message_and_stack_trace_are_encrypted() -> None:
+    converter = build_data_converter(_ring("k1"))
+    try:
+        raise ApplicationError(CANARY, type="ScreeningRejected", non_retryable=True)
+    except ApplicationError as err:  # raised so the failure carries a real stack trace
+        error = err
+    failure = Failure()
+
+    await converter.encode_failure(error, failure)
+
+    assert CANARY.encode() not in failure.SerializeToString()
+    assert failure.message == "Encoded failure"
+    assert failure.encoded_attributes.metadata["encoding"] == b"binary/encrypted"
+    decoded = await converter.decode_failure(failure)
+    assert isinstance(decoded, ApplicationError)
+    assert decoded.message == CANARY
+    assert decoded.type == "ScreeningRejected"
+
+
+async def test_converter_without_key_ring_leaves_payloads_readable() -> None:
+    converter = build_data_converter(None)
+
+    [payload] = await converter.encode([CANARY])
+
+    assert payload.metadata["encoding"] == b"json/plain"
+    assert converter.payload_codec is None
+
+
+def test_key_ring_config_round_trips_with_active_key_first() -> None:
+    ring = _ring("k2", "k1")
+
+    parsed = KeyRing.from_config(ring.to_config())
+
+    assert ring.to_config().startswith("k2:")
+    assert parsed.active_key_id == "k2"
+    assert dict(parsed.keys) == dict(ring.keys)
+
+
+def test_key_ring_accepts_padded_base64url() -> None:
+    key = bytes(range(32))
+    padded = base64.urlsafe_b64encode(key).decode()
+
+    assert padded.endswith("=")
+    assert KeyRing.from_config(f"k1:{padded}").keys["k1"] == key
+
+
+@pytest.mark.parametrize(
+    ("config", "reason"),
+    [
+        ("k1:" + base64.urlsafe_b64encode(b"s3cret-short-key").decode(), "16 bytes"),
+        ("k1:" + base64.urlsafe_b64encode(b"x" * 33).decode(), "33 bytes"),
+        ("k1:not*base64", "not valid base64url"),
+        ("k1", "form 'id:base64url-key'"),
+        ("", "form 'id:base64url-key'"),
+    ],
+)
+def test_invalid_key_ring_config_is_rejected_without_showing_the_key(
+    config: str, reason: str
+) -> None:
+    with pytest.raises(ValueError, match=reason) as exc_info:
+        KeyRing.from_config(config)
+
+    secret = config.partition(":")[2]
+    if secret:
+        assert secret not in str(exc_info.value)
+
+
+def test_duplicate_key_id_is_rejected() -> None:
+    one = KeyRing.generate("k1").to_config()
+
+    with pytest.raises(ValueError, match="more than once"):
+        KeyRing.from_config(f"{one},{one}")
+
+
+def test_active_key_must_be_in_the_ring() -> None:
+    with pytest.raises(ValueError, match="not in the key ring"):
+        KeyRing(keys={"k1": bytes(32)}, active_key_id="k2")
+
+
+def test_key_ring_repr_never_shows_key_material() -> None:
+    ring = KeyRing(keys={"k1": b"\xab" * 32}, active_key_id="k1")
+
+    assert "k1" in repr(ring)
+    assert "xab" not in repr(ring)
+    assert ring.to_config().partition(":")[2] not in repr(ring)
+
+
+async def test_codec_server_json_round_trip_hides_and_restores_payloads() -> None:
+    codec = EncryptionCodec(_ring("k1"))
+    [plain] = await build_data_converter(None).encode([CANARY])
+    body = {
+        "payloads": [
+            {
+                "metadata": {k: base64.b64encode(v).decode() for k, v in plain.metadata.items()},
+                "data": base64.b64encode(plain.data).decode(),
+            }
+        ]
+    }
+
+    encoded = await encode_payloads_json(codec, body)
+    decoded = await decode_payloads_json(codec, encoded)
+
+    [encoded_payload] = encoded["payloads"]
+    assert base64.b64decode(encoded_payload["metadata"]["encoding"]) == b"binary/encrypted"
+    assert CANARY.encode() not in base64.b64decode(encoded_payload["data"])
+    assert decoded == body
+
+
+async def test_codec_server_returns_empty_list_for_no_payloads() -> None:
+    codec = EncryptionCodec(_ring("k1"))
+
+    assert await decode_payloads_json(codec, {"payloads": []}) == {"payloads": []}
