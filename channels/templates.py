@@ -1,0 +1,251 @@
+"""Templates per notification type: neutral subject, body and calendar invitation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from string import Formatter
+from typing import Literal
+
+from channels.ics import STOCKHOLM, build_invitation
+from channels.message import (
+    CalendarInvite,
+    NotificationContext,
+    NotificationType,
+    OutboundMessage,
+    Recipient,
+)
+
+Language = Literal["en", "sv"]
+ContextField = Literal["due_on", "deadline_kind", "meeting"]
+
+GREETING = "There is something for you in rehabflow."
+FOOTER = (
+    "Open rehabflow to see the details: {link}\n\n"
+    "This message was sent automatically. The details are shown only after you sign in."
+)
+# Spelled out rather than strftime("%A"), which follows the worker's locale.
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class TemplateContextError(ValueError):
+    """The context lacks a field the notification type needs; a caller bug, never retried."""
+
+
+@dataclass(frozen=True)
+class Template:
+    """Fixed wording of one notification type; a line whose optional value is absent is dropped."""
+
+    subject_en: str
+    subject_sv: str
+    lines: tuple[str, ...]
+    requires: frozenset[ContextField] = frozenset()
+    calendar_method: Literal["REQUEST", "CANCEL"] | None = None
+
+
+_MEETING = frozenset[ContextField]({"meeting"})
+_DEADLINE = frozenset[ContextField]({"deadline_kind", "due_on"})
+_DUE = frozenset[ContextField]({"due_on"})
+
+TEMPLATES: dict[NotificationType, Template] = {
+    NotificationType.CASE_ASSIGNED: Template(
+        "rehabflow: case {case_ref} has been assigned to you",
+        "rehabflow: ärende {case_ref} har tilldelats dig",
+        ("Case {case_ref} in unit {unit_code} has been assigned to you.",),
+    ),
+    NotificationType.MANAGER_CASE_OPENED: Template(
+        "rehabflow: a case has been opened in unit {unit_code}",
+        "rehabflow: ett ärende har öppnats i enhet {unit_code}",
+        ("Case {case_ref} has been opened in your unit {unit_code}.",),
+    ),
+    NotificationType.CONSENT_REQUESTED: Template(
+        "rehabflow: your consent is requested",
+        "rehabflow: ditt samtycke efterfrågas",
+        ("Your consent is requested in case {case_ref}.", "Please respond by {due_on}."),
+    ),
+    NotificationType.MEETING_INVITATION: Template(
+        "rehabflow: joint meeting on {meeting_date}",
+        "rehabflow: gemensamt möte {meeting_date}",
+        (
+            "You are invited to a joint meeting in case {case_ref} on {meeting_time}.",
+            "The calendar invitation is attached.",
+        ),
+        _MEETING,
+        "REQUEST",
+    ),
+    NotificationType.MEETING_RESCHEDULED: Template(
+        "rehabflow: joint meeting moved to {meeting_date}",
+        "rehabflow: gemensamt möte flyttat till {meeting_date}",
+        (
+            "The joint meeting in case {case_ref} has been moved to {meeting_time}.",
+            "The updated calendar invitation is attached.",
+        ),
+        _MEETING,
+        "REQUEST",
+    ),
+    NotificationType.MEETING_CANCELLED: Template(
+        "rehabflow: joint meeting on {meeting_date} is cancelled",
+        "rehabflow: gemensamt möte {meeting_date} är inställt",
+        ("The joint meeting in case {case_ref} on {meeting_time} has been cancelled.",),
+        _MEETING,
+        "CANCEL",
+    ),
+    NotificationType.DEADLINE_DUE: Template(
+        "rehabflow: deadline in case {case_ref} on {due_date}",
+        "rehabflow: tidsfrist i ärende {case_ref} den {due_date}",
+        ("The deadline for {deadline} in case {case_ref} is {due_on}.",),
+        _DEADLINE,
+    ),
+    NotificationType.DEADLINE_OVERDUE: Template(
+        "rehabflow: overdue deadline in case {case_ref}",
+        "rehabflow: passerad tidsfrist i ärende {case_ref}",
+        ("The deadline for {deadline} in case {case_ref} was {due_on} and has passed.",),
+        _DEADLINE,
+    ),
+    NotificationType.DEADLINE_ESCALATION: Template(
+        "rehabflow: escalated deadline in case {case_ref}",
+        "rehabflow: eskalerad tidsfrist i ärende {case_ref}",
+        (
+            "The deadline for {deadline} in case {case_ref} was {due_on} and has passed.",
+            "It has been escalated to you.",
+        ),
+        _DEADLINE,
+    ),
+    # The three intervention types say "an action" whatever the intervention is, so a
+    # safety-support intervention reads exactly like work training or a care contact.
+    NotificationType.INTERVENTION_ASSIGNED: Template(
+        "rehabflow: an action in case {case_ref} is assigned to you",
+        "rehabflow: en åtgärd i ärende {case_ref} har tilldelats dig",
+        ("An action in case {case_ref} has been assigned to you.", "It is due on {due_on}."),
+        _DUE,
+    ),
+    NotificationType.INTERVENTION_REMINDER: Template(
+        "rehabflow: an action in case {case_ref} is due on {due_date}",
+        "rehabflow: en åtgärd i ärende {case_ref} ska vara klar {due_date}",
+        ("An action in case {case_ref} is due on {due_on}.",),
+        _DUE,
+    ),
+    NotificationType.INTERVENTION_OVERDUE: Template(
+        "rehabflow: an action in case {case_ref} is overdue",
+        "rehabflow: en åtgärd i ärende {case_ref} är försenad",
+        ("An action in case {case_ref} was due on {due_on} and is overdue.",),
+        _DUE,
+    ),
+    NotificationType.FOLLOW_UP_DUE: Template(
+        "rehabflow: follow-up in case {case_ref} on {due_date}",
+        "rehabflow: uppföljning i ärende {case_ref} den {due_date}",
+        ("A follow-up in case {case_ref} is due on {due_on}.",),
+        _DUE,
+    ),
+    NotificationType.INFORMATION_REQUEST: Template(
+        "rehabflow: information request in case {case_ref}",
+        "rehabflow: begäran om uppgifter i ärende {case_ref}",
+        (
+            "An information request in case {case_ref} is waiting for you.",
+            "Please respond by {due_on}.",
+        ),
+    ),
+    NotificationType.CASE_CLOSED: Template(
+        "rehabflow: case {case_ref} has been closed",
+        "rehabflow: ärende {case_ref} har avslutats",
+        ("Case {case_ref} in unit {unit_code} has been closed.",),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RenderedNotification:
+    subject: str
+    text: str
+    calendar: CalendarInvite | None
+
+
+def _day(value: date) -> str:
+    return f"{WEEKDAYS[value.weekday()]} {value.isoformat()}"
+
+
+def template_values(context: NotificationContext) -> dict[str, str | None]:
+    """The only values a template can show, all derived from the neutral context."""
+    meeting = context.meeting
+    start = meeting.starts_at.astimezone(STOCKHOLM) if meeting else None
+    end = meeting.ends_at.astimezone(STOCKHOLM) if meeting else None
+    return {
+        "case_ref": context.case_ref,
+        "unit_code": context.unit_code,
+        "link": context.link,
+        "due_on": _day(context.due_on) if context.due_on else None,
+        "due_date": context.due_on.isoformat() if context.due_on else None,
+        "deadline": context.deadline_kind.label if context.deadline_kind else None,
+        "meeting_date": start.date().isoformat() if start else None,
+        "meeting_time": (
+            f"{_day(start.date())}, {start:%H:%M}-{end:%H:%M} (Stockholm time)"
+            if start and end
+            else None
+        ),
+    }
+
+
+def _fill(line: str, values: dict[str, str | None]) -> str | None:
+    names = [name for _, name, _, _ in Formatter().parse(line) if name]
+    if any(values[name] is None for name in names):
+        return None
+    return line.format_map(values)
+
+
+def render(
+    notification_type: NotificationType,
+    context: NotificationContext,
+    *,
+    created_at: datetime,
+    organizer: str | None = None,
+    subject_language: Language = "en",
+) -> RenderedNotification:
+    """Render one notification; raises TemplateContextError if a required field is missing."""
+    template = TEMPLATES[notification_type]
+    missing = sorted(name for name in template.requires if getattr(context, name) is None)
+    if missing:
+        raise TemplateContextError(f"{notification_type} needs {', '.join(missing)}")
+    values = template_values(context)
+    subject = template.subject_sv if subject_language == "sv" else template.subject_en
+    lines = [filled for line in template.lines if (filled := _fill(line, values)) is not None]
+    text = "\n\n".join([GREETING, "\n".join(lines), FOOTER.format_map(values)]) + "\n"
+    calendar = None
+    if template.calendar_method and context.meeting:
+        calendar = build_invitation(
+            context.meeting,
+            method=template.calendar_method,
+            link=context.link,
+            stamped_at=created_at,
+            organizer=organizer,
+        )
+    return RenderedNotification(subject.format_map(values), text, calendar)
+
+
+def compose_message(
+    *,
+    idempotency_key: str,
+    notification_type: NotificationType,
+    recipient: Recipient,
+    context: NotificationContext,
+    created_at: datetime,
+    organizer: str | None = None,
+    subject_language: Language = "en",
+) -> OutboundMessage:
+    """The one way to build an OutboundMessage, so its text always comes from a template."""
+    rendered = render(
+        notification_type,
+        context,
+        created_at=created_at,
+        organizer=organizer,
+        subject_language=subject_language,
+    )
+    return OutboundMessage(
+        idempotency_key=idempotency_key,
+        notification_type=notification_type,
+        recipient=recipient,
+        context=context,
+        subject=rendered.subject,
+        text=rendered.text,
+        calendar=rendered.calendar,
+        created_at=created_at,
+    )
