@@ -27,6 +27,16 @@ class CaseTrigger(StrEnum):
     LONG_TERM = "long_term"
 
 
+class ConsentParty(StrEnum):
+    """Outside parties that may take part in, or hear about, a case only with consent."""
+
+    FK = "fk"  # Försäkringskassan
+    FHV = "fhv"  # occupational health service
+    HEALTHCARE = "healthcare"
+    SOCIAL_SERVICES = "social_services"
+    ARBETSFORMEDLINGEN = "arbetsformedlingen"
+
+
 MANUAL_TRIGGERS = frozenset({CaseTrigger.MANAGER_CONCERN, CaseTrigger.SELF_REFERRAL})
 
 

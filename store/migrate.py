@@ -42,7 +42,7 @@ async def upgrade_to_head(url: str) -> None:
     def _upgrade(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
 
     try:
         async with engine.begin() as conn:

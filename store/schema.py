@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
+    Integer,
     LargeBinary,
     MetaData,
     String,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -69,9 +72,29 @@ class Case(Base):
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
     trigger: Mapped[str] = mapped_column(String(32))
     stage: Mapped[str] = mapped_column(String(32), index=True)
+    policy_id: Mapped[str] = mapped_column(String(32), server_default="se-default")
+    policy_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    sick_start: Mapped[date | None]
+    expected_end: Mapped[date | None]
+    overdue: Mapped[bool] = mapped_column(Boolean, server_default=false(), index=True)
+    next_deadline_kind: Mapped[str | None] = mapped_column(String(64))
+    next_deadline_on: Mapped[date | None]
+    relapse_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    outcome: Mapped[str | None] = mapped_column(String(32))
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     closed_at: Mapped[datetime | None]
+
+
+class CaseConsent(Base):
+    """The employee's current consent per outside party; it gates who may see the case."""
+
+    __tablename__ = "case_consents"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    party: Mapped[str] = mapped_column(String(32), primary_key=True)
+    given: Mapped[bool] = mapped_column(Boolean)
+    recorded_at: Mapped[datetime]
 
 
 class CaseEvent(Base):
