@@ -8,6 +8,7 @@ Templates and channels are imported from their modules: `channels.templates`,
 
 from channels.delivery import Channel, DeliveryError
 from channels.message import (
+    DEADLINE_LABELS,
     CalendarInvite,
     DeadlineKind,
     MeetingSlot,
@@ -16,9 +17,11 @@ from channels.message import (
     OutboundMessage,
     Recipient,
     RecipientRole,
+    deadline_label,
 )
 
 __all__ = [
+    "DEADLINE_LABELS",
     "CalendarInvite",
     "Channel",
     "DeadlineKind",
@@ -29,4 +32,5 @@ __all__ = [
     "OutboundMessage",
     "Recipient",
     "RecipientRole",
+    "deadline_label",
 ]

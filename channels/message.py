@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     AwareDatetime,
     BaseModel,
@@ -18,6 +21,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from models.policy import POLICIES
 
 
 class NotificationType(StrEnum):
@@ -50,31 +55,63 @@ class RecipientRole(StrEnum):
     FHV = "fhv"
 
 
-class DeadlineKind(StrEnum):
-    """Legal and agreed deadlines; each has a neutral label that is safe to send."""
+# Short neutral labels for the kinds of the registered policies (models.policy.POLICIES).
+# Fixed, code-reviewed text: a notification never shows anything a request supplied.
+_DEADLINE_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        # Sweden
+        "long_absence": "the early identification of long sick leave",
+        "long_term": "the long-term track",
+        "fk_sick_notice": "the sick notice to Försäkringskassan",
+        "return_to_work_plan": "the return-to-work plan",
+        "rehab_chain_day_90": "the day-90 checkpoint of the rehabilitation chain",
+        "rehab_chain_day_180": "the day-180 checkpoint of the rehabilitation chain",
+        "rehab_chain_day_365": "the day-365 checkpoint of the rehabilitation chain",
+        "rehab_chain_day_550": "the day-550 checkpoint of the rehabilitation chain",
+        # Norway
+        "follow_up_plan": "the follow-up plan",
+        "dialogue_meeting_1": "dialogue meeting 1",
+        "activity_requirement": "the activity requirement assessment",
+        "dialogue_meeting_2": "dialogue meeting 2",
+        "benefit_end": "the end of the sickness benefit period",
+    }
+)
+# Follow-ups after the return to work are numbered in policy order: follow_up_1, …
+FOLLOW_UP_KIND_PREFIX = "follow_up_"
 
-    FK_SICK_NOTICE = "fk_sick_notice"
-    SICK_LEAVE_CERTIFICATE = "sick_leave_certificate"
-    RETURN_TO_WORK_PLAN = "return_to_work_plan"
-    CHECKPOINT_DAY_90 = "checkpoint_day_90"
-    CHECKPOINT_DAY_180 = "checkpoint_day_180"
-    CHECKPOINT_DAY_365 = "checkpoint_day_365"
-    CHECKPOINT_DAY_550 = "checkpoint_day_550"
 
-    @property
-    def label(self) -> str:
-        return _DEADLINE_LABELS[self]
+def _policy_kinds() -> dict[str, str]:
+    """Every kind a registered policy can date, with the policy's own fixed description."""
+    kinds: dict[str, str] = {}
+    for policy in POLICIES.values():
+        for rule in (*policy.identification_triggers, *policy.deadlines):
+            kinds.setdefault(rule.kind, rule.description)
+        for number in range(1, len(policy.follow_ups_after_return) + 1):
+            kinds.setdefault(
+                f"{FOLLOW_UP_KIND_PREFIX}{number}", f"follow-up {number} after the return to work"
+            )
+    return kinds
 
 
-_DEADLINE_LABELS: dict[DeadlineKind, str] = {
-    DeadlineKind.FK_SICK_NOTICE: "the sick notice to Försäkringskassan",
-    DeadlineKind.SICK_LEAVE_CERTIFICATE: "the sick-leave certificate",
-    DeadlineKind.RETURN_TO_WORK_PLAN: "the return-to-work plan",
-    DeadlineKind.CHECKPOINT_DAY_90: "the day-90 checkpoint",
-    DeadlineKind.CHECKPOINT_DAY_180: "the day-180 checkpoint",
-    DeadlineKind.CHECKPOINT_DAY_365: "the day-365 checkpoint",
-    DeadlineKind.CHECKPOINT_DAY_550: "the day-550 checkpoint",
-}
+# Label of every registered kind: the short label above, else the rule's description.
+DEADLINE_LABELS: Mapping[str, str] = MappingProxyType(
+    {kind: _DEADLINE_LABELS.get(kind, description) for kind, description in _policy_kinds().items()}
+)
+
+
+def deadline_label(kind: str) -> str:
+    """The neutral label of a registered deadline kind (KeyError for any other string)."""
+    return DEADLINE_LABELS[kind]
+
+
+def _registered_kind(kind: str) -> str:
+    if kind not in DEADLINE_LABELS:
+        raise ValueError("deadline_kind must be a kind of a registered policy")
+    return kind
+
+
+# A deadline kind of any registered policy; anything else (free text above all) is refused.
+DeadlineKind = Annotated[str, AfterValidator(_registered_kind)]
 
 # No whitespace, so a unit code cannot smuggle a sentence into a message.
 UnitCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]

@@ -14,6 +14,7 @@ from channels.message import (
     NotificationType,
     OutboundMessage,
     Recipient,
+    deadline_label,
 )
 
 Language = Literal["en", "sv"]
@@ -175,7 +176,7 @@ def template_values(context: NotificationContext) -> dict[str, str | None]:
         "link": context.link,
         "due_on": _day(context.due_on) if context.due_on else None,
         "due_date": context.due_on.isoformat() if context.due_on else None,
-        "deadline": context.deadline_kind.label if context.deadline_kind else None,
+        "deadline": deadline_label(context.deadline_kind) if context.deadline_kind else None,
         "meeting_date": start.date().isoformat() if start else None,
         "meeting_time": (
             f"{_day(start.date())}, {start:%H:%M}-{end:%H:%M} (Stockholm time)"

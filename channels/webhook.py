@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from channels.delivery import DeliveryError
 from channels.ics import STOCKHOLM
-from channels.message import OutboundMessage
+from channels.message import OutboundMessage, deadline_label
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +44,10 @@ def cloud_event(message: OutboundMessage, source: str = DEFAULT_SOURCE) -> dict[
             "unit_code": context.unit_code,
             "link": context.link,
             "due_on": context.due_on.isoformat() if context.due_on else None,
-            "deadline_kind": context.deadline_kind.value if context.deadline_kind else None,
-            "deadline_label": context.deadline_kind.label if context.deadline_kind else None,
+            "deadline_kind": context.deadline_kind,
+            "deadline_label": deadline_label(context.deadline_kind)
+            if context.deadline_kind
+            else None,
             "meeting": {
                 "meeting_id": str(meeting.meeting_id),
                 "starts_at": meeting.starts_at.astimezone(STOCKHOLM).isoformat(),

@@ -30,7 +30,6 @@ from starlette.routing import Route
 
 from channels import (
     Channel,
-    DeadlineKind,
     DeliveryError,
     MeetingSlot,
     NotificationContext,
@@ -81,7 +80,7 @@ def outbound(
         unit_code="SKV-HEM-04",
         app_url="https://rehabflow.example",
         due_on=datetime(2026, 4, 14).date(),
-        deadline_kind=DeadlineKind.FK_SICK_NOTICE,
+        deadline_kind="fk_sick_notice",
         meeting=slot or meeting(),
     )
     return compose_message(

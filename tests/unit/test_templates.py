@@ -13,7 +13,7 @@ from icalendar import Calendar
 from pydantic import ValidationError
 
 from channels import (
-    DeadlineKind,
+    DEADLINE_LABELS,
     MeetingSlot,
     NotificationContext,
     NotificationType,
@@ -31,6 +31,7 @@ from channels.templates import (
     template_values,
 )
 from channels.webhook import cloud_event
+from models.policy import POLICIES
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 CREATED_AT = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
@@ -53,7 +54,7 @@ def make_context(**overrides: Any) -> NotificationContext:
         "unit_code": "SKV-HEM-04",
         "app_url": "https://rehabflow.example",
         "due_on": date(2026, 4, 14),
-        "deadline_kind": DeadlineKind.FK_SICK_NOTICE,
+        "deadline_kind": "fk_sick_notice",
         "meeting": MeetingSlot(
             meeting_id=UUID("0b1c2d3e-4f50-4a6b-8c7d-8e9f0a1b2c3d"),
             starts_at=start,
@@ -97,7 +98,7 @@ def test_every_notification_type_has_a_template() -> None:
 def test_no_canary_word_appears_in_subject_body_ics_or_webhook_payload(
     notification_type: NotificationType, language: Language
 ) -> None:
-    for kind in DeadlineKind:
+    for kind in sorted(DEADLINE_LABELS):  # every kind of every registered policy
         message = make_message(notification_type, make_context(deadline_kind=kind), language)
         sent = everything_sent(message).casefold()
 
@@ -126,7 +127,7 @@ def test_rendered_text_varies_only_in_the_neutral_context_fields(
         unit_code="TIB-SKOLA-2",
         app_url="https://rehab.kommun.example",
         due_on=date(2027, 10, 1),
-        deadline_kind=DeadlineKind.RETURN_TO_WORK_PLAN,
+        deadline_kind="return_to_work_plan",
         meeting=MeetingSlot(
             meeting_id=UUID("99999999-8888-4777-8666-555555555555"),
             starts_at=other_start,
@@ -176,6 +177,28 @@ def test_meeting_refuses_location_and_attendees() -> None:
             ends_at=start + timedelta(hours=1),
             attendees=["Tolvan Tolvansson"],
         )
+
+
+def test_every_kind_of_every_registered_policy_has_a_label() -> None:
+    kinds = {
+        rule.kind
+        for policy in POLICIES.values()
+        for rule in (*policy.identification_triggers, *policy.deadlines)
+    }
+
+    assert kinds <= set(DEADLINE_LABELS)
+    assert {"fk_sick_notice", "rehab_chain_day_90", "dialogue_meeting_1", "follow_up_1"} <= set(
+        DEADLINE_LABELS
+    )
+
+
+@pytest.mark.parametrize(
+    "deadline_kind",
+    ["sick_leave_certificate", "the plan; diagnosis F32", "Fk_sick_notice", "", "violence"],
+)
+def test_deadline_kind_must_be_a_kind_of_a_registered_policy(deadline_kind: str) -> None:
+    with pytest.raises(ValidationError, match="registered policy"):
+        make_context(deadline_kind=deadline_kind)
 
 
 @pytest.mark.parametrize("unit_code", ["Unit 4 depression", "SKV\nHEM", "", "x" * 33])

@@ -1,0 +1,285 @@
+"""The notification outbox: rows written in the caller's transaction, claimed by the dispatcher."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from uuid import UUID
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.exceptions import ApplicationError
+
+from channels.message import (
+    DeadlineKind,
+    IdempotencyKey,
+    MeetingSlot,
+    NotificationType,
+    RecipientRole,
+)
+from models.case import case_workflow_id
+from store.schema import Case, CaseEvent, EmployeeContact, Notification, UnitContact
+
+# Error types a calling activity sees; both are caller bugs, so never retried.
+UNKNOWN_CASE = "UnknownCase"
+INVALID_NOTIFICATION = "InvalidNotification"
+# The case_events kind that shows an undeliverable notification as a coordinator task.
+UNDELIVERABLE_EVENT = "notification_undeliverable"
+
+_KEY = TypeAdapter(IdempotencyKey)
+_KIND = TypeAdapter(DeadlineKind)
+_STEP_KEY_MAX = 128
+
+
+def _bounded(prefix: str, key: str, limit: int) -> str:
+    """`prefix + key`, or `prefix + digest(key)` when that would not fit the column."""
+    joined = f"{prefix}{key}"
+    if len(joined) <= limit:
+        return joined
+    return f"{prefix}sha256-{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+
+def delivery_key(idempotency_key: str, recipient: str) -> str:
+    """The per-recipient key: becomes the channel's Message-ID, CloudEvent id, file name."""
+    return _bounded(f"{recipient}/", idempotency_key, 200)
+
+
+def undeliverable_step_key(idempotency_key: str) -> str:
+    return _bounded(f"{UNDELIVERABLE_EVENT}:", idempotency_key, _STEP_KEY_MAX)
+
+
+def _invalid(what: str) -> ApplicationError:
+    return ApplicationError(
+        f"notification {what} is invalid", type=INVALID_NOTIFICATION, non_retryable=True
+    )
+
+
+async def enqueue_notification(
+    session: AsyncSession,
+    *,
+    idempotency_key: str,
+    notification_type: NotificationType,
+    recipient_role: RecipientRole,
+    case_id: UUID,
+    unit_code: str,
+    due_on: date | None = None,
+    deadline_kind: str | None = None,
+    meeting: MeetingSlot | None = None,
+) -> None:
+    """Write the notification's outbox rows in the caller's transaction (no commit).
+
+    One row per recipient of `recipient_role`: the unit's contacts for that role, or the
+    employee's own contact. Idempotent on `idempotency_key`: a retried activity that calls
+    this again writes nothing. With no recipient, one `no_recipient` row and a
+    `notification_undeliverable` case event are written instead, so the coordinator sees a
+    task on the case and no activity retries forever.
+    """
+    try:
+        _KEY.validate_python(idempotency_key)
+        if deadline_kind is not None:
+            _KIND.validate_python(deadline_kind)
+    except ValidationError:
+        raise _invalid("key or deadline kind") from None
+    already = await session.scalar(
+        select(Notification.id).where(Notification.idempotency_key == idempotency_key).limit(1)
+    )
+    if already is not None:
+        return
+    case = (
+        await session.execute(
+            select(Case.stage, Case.employee_pseudonym).where(Case.id == case_id)
+        )
+    ).one_or_none()
+    if case is None:
+        raise ApplicationError(
+            "the notification's case is not recorded", type=UNKNOWN_CASE, non_retryable=True
+        )
+
+    neutral: dict[str, object] = {
+        "idempotency_key": idempotency_key,
+        "notification_type": notification_type.value,
+        "recipient_role": recipient_role.value,
+        "case_id": case_id,
+        "unit_code": unit_code,
+        "due_on": due_on,
+        "deadline_kind": deadline_kind,
+        "meeting_id": meeting.meeting_id if meeting else None,
+        "meeting_starts_at": meeting.starts_at if meeting else None,
+        "meeting_ends_at": meeting.ends_at if meeting else None,
+        "meeting_sequence": meeting.sequence if meeting else None,
+    }
+    rows: list[dict[str, object]] = []
+    if recipient_role is RecipientRole.EMPLOYEE:
+        contact = await session.scalar(
+            select(EmployeeContact.employee_pseudonym).where(
+                EmployeeContact.employee_pseudonym == case.employee_pseudonym
+            )
+        )
+        if contact is not None:
+            rows.append(
+                neutral
+                | {
+                    "delivery_key": delivery_key(idempotency_key, "employee"),
+                    "employee_pseudonym": contact,
+                }
+            )
+    else:
+        contact_ids = await session.scalars(
+            select(UnitContact.id)
+            .where(UnitContact.unit_code == unit_code, UnitContact.role == recipient_role.value)
+            .order_by(UnitContact.id)
+        )
+        rows.extend(
+            neutral
+            | {
+                "delivery_key": delivery_key(idempotency_key, f"c{contact_id}"),
+                "unit_contact_id": contact_id,
+            }
+            for contact_id in contact_ids
+        )
+
+    if not rows:
+        await _record_undeliverable(session, neutral, case.stage)
+        return
+    await session.execute(
+        insert(Notification).values(rows).on_conflict_do_nothing(index_elements=["delivery_key"])
+    )
+
+
+async def _record_undeliverable(
+    session: AsyncSession, neutral: dict[str, object], stage: str
+) -> None:
+    key = str(neutral["idempotency_key"])
+    case_id = neutral["case_id"]
+    assert isinstance(case_id, UUID)
+    await session.execute(
+        insert(Notification)
+        .values(neutral | {"delivery_key": delivery_key(key, "none"), "status": "no_recipient"})
+        .on_conflict_do_nothing(index_elements=["delivery_key"])
+    )
+    await session.execute(
+        insert(CaseEvent)
+        .values(
+            case_id=case_id,
+            workflow_id=case_workflow_id(case_id),
+            step_key=undeliverable_step_key(key),
+            kind=UNDELIVERABLE_EVENT,
+            stage=stage,
+            occurred_at=func.now(),
+            # Neutral on purpose: the role that has no contact and the type, nothing more.
+            detail={
+                "notification_type": neutral["notification_type"],
+                "recipient_role": neutral["recipient_role"],
+                "reason": "no_recipient",
+            },
+        )
+        .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
+    )
+
+
+# ---------------------------------------------------------------- the dispatcher's side
+
+
+@dataclass(frozen=True)
+class ClaimedNotification:
+    """An outbox row the dispatcher has claimed (status `sending`), with its attempt number."""
+
+    id: int
+    delivery_key: str
+    notification_type: NotificationType
+    recipient_role: RecipientRole
+    unit_contact_id: int | None
+    employee_pseudonym: UUID | None
+    case_id: UUID
+    unit_code: str
+    due_on: date | None
+    deadline_kind: str | None
+    meeting: MeetingSlot | None
+    attempt: int
+    created_at: datetime
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
+) -> list[ClaimedNotification]:
+    """Claim up to `limit` due rows: `pending` ones, and `sending` ones whose lease expired.
+
+    `FOR UPDATE SKIP LOCKED` lets several workers claim side by side without waiting on or
+    taking each other's rows. A claimed row is `sending` with `next_attempt_at` = lease end;
+    a worker that crashes mid-send leaves it to be claimed again after the lease.
+    """
+    due = and_(
+        Notification.status.in_(("pending", "sending")), Notification.next_attempt_at <= now
+    )
+    rows = (
+        await session.scalars(
+            select(Notification)
+            .where(due)
+            .order_by(Notification.next_attempt_at, Notification.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    claimed = []
+    for row in rows:
+        row.status = "sending"
+        row.attempts += 1
+        row.next_attempt_at = now + lease
+        meeting = None
+        if row.meeting_id and row.meeting_starts_at and row.meeting_ends_at:
+            meeting = MeetingSlot(
+                meeting_id=row.meeting_id,
+                starts_at=row.meeting_starts_at,
+                ends_at=row.meeting_ends_at,
+                sequence=row.meeting_sequence or 0,
+            )
+        claimed.append(
+            ClaimedNotification(
+                id=row.id,
+                delivery_key=row.delivery_key,
+                notification_type=NotificationType(row.notification_type),
+                recipient_role=RecipientRole(row.recipient_role),
+                unit_contact_id=row.unit_contact_id,
+                employee_pseudonym=row.employee_pseudonym,
+                case_id=row.case_id,
+                unit_code=row.unit_code,
+                due_on=row.due_on,
+                deadline_kind=row.deadline_kind,
+                meeting=meeting,
+                attempt=row.attempts,
+                created_at=row.created_at,
+            )
+        )
+    await session.flush()
+    return claimed
+
+
+async def mark_delivered(session: AsyncSession, notification_id: int, *, now: datetime) -> None:
+    await session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.status == "sending")
+        .values(status="delivered", delivered_at=now, last_error=None)
+    )
+
+
+async def mark_failed(
+    session: AsyncSession,
+    notification_id: int,
+    *,
+    reason: str,
+    retry_at: datetime | None,
+) -> None:
+    """Back to `pending` until `retry_at`, or `dead_letter` when `retry_at` is None."""
+    values: dict[str, object] = {"last_error": reason[:200]}
+    if retry_at is None:
+        values["status"] = "dead_letter"
+    else:
+        values |= {"status": "pending", "next_attempt_at": retry_at}
+    await session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.status == "sending")
+        .values(**values)
+    )
