@@ -1,16 +1,68 @@
-"""Activities that mirror case facts into the record store, each write idempotent."""
+"""Activities that mirror case facts into the record store, each write idempotent.
+
+Every write is one transaction: the timeline event, the projection the API reads and the
+notifications that announce the fact commit together or not at all.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.case import OpenCaseRecord, Stage
-from store.schema import Case, CaseEvent, Unit
+from channels.message import NotificationType, RecipientRole
+from models.actions import InterventionChange
+from models.case import (
+    CaseChange,
+    ErasureRequest,
+    ErasureResult,
+    InterventionStatus,
+    OpenCaseRecord,
+    Stage,
+)
+from store.outbox import enqueue_notification
+from store.schema import (
+    Case,
+    CaseConsent,
+    CaseDeadline,
+    CaseEvent,
+    CaseIntervention,
+    Employee,
+    EmployeeContact,
+    Meeting,
+    MeetingParticipant,
+    Screening,
+    Unit,
+    ViolenceDisclosure,
+)
 
 UNKNOWN_UNIT = "UnknownUnit"
+UNKNOWN_CASE = "UnknownCase"
+
+# Who hears of a newly opened case: the coordinator gets it, the manager is told, and the
+# employee is asked for consent (DESIGN.md, stage `identified`).
+_OPENING_NOTIFICATIONS = (
+    (NotificationType.CASE_ASSIGNED, RecipientRole.COORDINATOR),
+    (NotificationType.MANAGER_CASE_OPENED, RecipientRole.MANAGER),
+    (NotificationType.CONSENT_REQUESTED, RecipientRole.EMPLOYEE),
+)
+
+
+def notification_key(workflow_id: str, step_key: str, role: RecipientRole) -> str:
+    """One fact, one role: the outbox writes each such key once however often we retry."""
+    return f"{workflow_id}:{step_key}:{role.value}"
+
+
+async def _append_event(session: AsyncSession, **values: Any) -> None:
+    await session.execute(
+        insert(CaseEvent)
+        .values(**values)
+        .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
+    )
 
 
 class CaseRecords:
@@ -36,21 +88,320 @@ class CaseRecords:
                     unit_code=record.unit_code,
                     trigger=record.trigger.value,
                     stage=Stage.IDENTIFIED.value,
+                    policy_id=record.policy_id,
+                    policy_version=record.policy_version,
                     opened_at=record.opened_at,
                 )
                 .on_conflict_do_nothing(index_elements=[Case.id])
             )
-            await session.execute(
-                insert(CaseEvent)
-                .values(
-                    case_id=record.case_id,
-                    workflow_id=record.workflow_id,
-                    step_key="case_opened",
-                    kind="case_opened",
-                    stage=Stage.IDENTIFIED.value,
-                    occurred_at=record.opened_at,
-                    detail={"trigger": record.trigger.value},
-                )
-                .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
+            await _append_event(
+                session,
+                case_id=record.case_id,
+                workflow_id=record.workflow_id,
+                step_key="case_opened",
+                kind="case_opened",
+                stage=Stage.IDENTIFIED.value,
+                occurred_at=record.opened_at,
+                detail={"trigger": record.trigger.value, "policy": record.policy_id},
             )
+            for notification_type, role in _OPENING_NOTIFICATIONS:
+                await enqueue_notification(
+                    session,
+                    idempotency_key=notification_key(record.workflow_id, "case_opened", role),
+                    notification_type=notification_type,
+                    recipient_role=role,
+                    case_id=record.case_id,
+                    unit_code=record.unit_code,
+                )
         activity.logger.info("case recorded")
+
+    @activity.defn
+    async def record_change(self, change: CaseChange) -> None:
+        """The timeline event, projection, consent, meeting, screenings and notifications."""
+        async with self._sessionmaker.begin() as session:
+            p = change.projection
+            updated = await session.execute(
+                update(Case)
+                .where(Case.id == change.case_id)
+                .values(
+                    stage=p.stage.value,
+                    policy_id=p.policy_id,
+                    policy_version=p.policy_version,
+                    sick_start=p.sick_start,
+                    expected_end=p.expected_end,
+                    overdue=p.overdue,
+                    next_deadline_kind=p.next_deadline_kind,
+                    next_deadline_on=p.next_deadline_on,
+                    next_meeting_at=p.next_meeting_at,
+                    long_term=p.long_term,
+                    relapse_count=p.relapse_count,
+                    outcome=p.outcome.value if p.outcome else None,
+                    closed_at=p.closed_at,
+                )
+                .returning(Case.id)
+            )
+            if updated.scalar_one_or_none() is None:
+                raise ApplicationError(
+                    "the case is not recorded", type=UNKNOWN_CASE, non_retryable=True
+                )
+            await _append_event(
+                session,
+                case_id=change.case_id,
+                workflow_id=change.workflow_id,
+                step_key=change.step_key,
+                kind=change.kind,
+                stage=change.stage.value,
+                occurred_at=change.occurred_at,
+                detail=change.detail,
+            )
+            # The deadlines of the current period replace the previous plan as a whole.
+            await session.execute(
+                delete(CaseDeadline).where(CaseDeadline.case_id == change.case_id)
+            )
+            if change.deadlines:
+                await session.execute(
+                    insert(CaseDeadline).values(
+                        [
+                            {
+                                "case_id": change.case_id,
+                                "kind": d.kind,
+                                "due_on": d.due_on,
+                                "status": d.status.value,
+                                "met_on": d.met_on,
+                            }
+                            for d in change.deadlines
+                        ]
+                    )
+                )
+            if change.consent is not None:
+                await session.execute(
+                    insert(CaseConsent)
+                    .values(
+                        case_id=change.case_id,
+                        party=change.consent.party.value,
+                        given=change.consent.given,
+                        recorded_at=change.occurred_at,
+                    )
+                    .on_conflict_do_update(
+                        index_elements=[CaseConsent.case_id, CaseConsent.party],
+                        set_={"given": change.consent.given, "recorded_at": change.occurred_at},
+                    )
+                )
+            await self._record_meeting(session, change)
+            await self._record_screenings(session, change)
+            for n in change.notifications:
+                await enqueue_notification(
+                    session,
+                    idempotency_key=notification_key(
+                        change.workflow_id, change.step_key, n.recipient_role
+                    ),
+                    notification_type=n.notification_type,
+                    recipient_role=n.recipient_role,
+                    case_id=change.case_id,
+                    unit_code=change.unit_code,
+                    due_on=n.due_on,
+                    deadline_kind=n.deadline_kind,
+                    meeting=n.meeting,
+                )
+
+    async def _record_meeting(self, session: AsyncSession, change: CaseChange) -> None:
+        m = change.meeting
+        if m is None:
+            return
+        await session.execute(
+            insert(Meeting)
+            .values(
+                id=m.meeting_id,
+                case_id=change.case_id,
+                workflow_id=change.workflow_id,
+                step_key=change.step_key,
+                starts_at=m.starts_at,
+                ends_at=m.ends_at,
+                sequence=m.sequence,
+                status=m.status,
+                reinforced_support=m.reinforced_support,
+            )
+            .on_conflict_do_update(
+                index_elements=[Meeting.id],
+                set_={
+                    "starts_at": m.starts_at,
+                    "ends_at": m.ends_at,
+                    "sequence": m.sequence,
+                    "status": m.status,
+                    "reinforced_support": m.reinforced_support,
+                },
+            )
+        )
+        roles = set(m.invited) | set(m.attended or ())
+        for role in sorted(roles):
+            attended = None if m.attended is None else role in m.attended
+            await session.execute(
+                insert(MeetingParticipant)
+                .values(meeting_id=m.meeting_id, role=role, attended=attended)
+                .on_conflict_do_update(
+                    index_elements=[MeetingParticipant.meeting_id, MeetingParticipant.role],
+                    set_={"attended": attended},
+                )
+            )
+
+    async def _record_screenings(self, session: AsyncSession, change: CaseChange) -> None:
+        for index, s in enumerate(change.screenings):
+            step_key = f"{change.step_key}.{index}"
+            await session.execute(
+                insert(Screening)
+                .values(
+                    case_id=change.case_id,
+                    workflow_id=change.workflow_id,
+                    step_key=step_key,
+                    instrument_id=s.instrument_id,
+                    instrument_version=s.instrument_version,
+                    total=s.total,
+                    band=s.band,
+                    risk_level=s.risk_level,
+                    administered_at=change.occurred_at,
+                )
+                .on_conflict_do_nothing(constraint="uq_screenings_workflow_id")
+            )
+            if s.disclosure:
+                await session.execute(
+                    insert(ViolenceDisclosure)
+                    .values(
+                        case_id=change.case_id,
+                        workflow_id=change.workflow_id,
+                        step_key=step_key,
+                        disclosed_at=change.occurred_at,
+                    )
+                    .on_conflict_do_nothing(constraint="uq_violence_disclosures_workflow_id")
+                )
+
+    @activity.defn
+    async def record_intervention(self, change: InterventionChange) -> None:
+        """An intervention's row, its timeline event and notifications, in one transaction."""
+        iv = change.intervention
+        finished = change.status in (InterventionStatus.COMPLETED, InterventionStatus.CANCELLED)
+        async with self._sessionmaker.begin() as session:
+            stage = await session.scalar(select(Case.stage).where(Case.id == iv.case_id))
+            if stage is None:
+                raise ApplicationError(
+                    "the intervention's case is not recorded", type=UNKNOWN_CASE, non_retryable=True
+                )
+            values = {
+                "status": change.status.value,
+                "outcome": change.outcome.value if change.outcome else None,
+                "cancel_reason": change.cancel_reason.value if change.cancel_reason else None,
+                "finished_at": change.occurred_at if finished else None,
+            }
+            await session.execute(
+                insert(CaseIntervention)
+                .values(
+                    id=iv.intervention_id,
+                    case_id=iv.case_id,
+                    workflow_id=change.workflow_id,
+                    track=iv.track.value,
+                    kind=iv.kind,
+                    owner=iv.owner.value,
+                    due_on=iv.due_on,
+                    assigned_at=iv.assigned_at,
+                    **values,
+                )
+                .on_conflict_do_update(index_elements=[CaseIntervention.id], set_=values)
+            )
+            await _append_event(
+                session,
+                case_id=iv.case_id,
+                workflow_id=change.workflow_id,
+                step_key=change.step_key,
+                kind=change.kind,
+                stage=stage,
+                occurred_at=change.occurred_at,
+                detail={
+                    "intervention_id": str(iv.intervention_id),
+                    "track": iv.track.value,
+                    "kind": iv.kind,
+                    "owner": iv.owner.value,
+                    "due_on": iv.due_on.isoformat(),
+                    **({"outcome": change.outcome.value} if change.outcome else {}),
+                    **({"reason": change.cancel_reason.value} if change.cancel_reason else {}),
+                },
+            )
+            for n in change.notifications:
+                await enqueue_notification(
+                    session,
+                    idempotency_key=notification_key(
+                        change.workflow_id, change.step_key, n.recipient_role
+                    ),
+                    notification_type=n.notification_type,
+                    recipient_role=n.recipient_role,
+                    case_id=iv.case_id,
+                    unit_code=iv.unit_code,
+                    due_on=iv.due_on,
+                )
+
+    @activity.defn
+    async def erase_personal_data(self, request: ErasureRequest) -> ErasureResult:
+        """Anonymize a closed case once its retention has run out.
+
+        The case keeps non-personal statistics (unit, trigger, stage, outcome, relapse count,
+        opening and closing time) and its timeline, which by construction holds kinds, dates
+        and codes only. Sick-leave dates, consents, deadlines, screenings and disclosures go.
+        The identity (encrypted number, lookup hash, own contact) is erased when no other
+        retained case of the employee still needs it; the last such case erases it.
+        """
+        async with self._sessionmaker.begin() as session:
+            await session.execute(
+                update(Case)
+                .where(Case.id == request.case_id)
+                .values(
+                    sick_start=None,
+                    expected_end=None,
+                    next_deadline_kind=None,
+                    next_deadline_on=None,
+                    next_meeting_at=None,
+                    overdue=False,
+                    erased_at=func.coalesce(Case.erased_at, request.occurred_at),
+                )
+            )
+            case = request.case_id
+            await session.execute(delete(CaseConsent).where(CaseConsent.case_id == case))
+            await session.execute(delete(CaseDeadline).where(CaseDeadline.case_id == case))
+            await session.execute(delete(Screening).where(Screening.case_id == case))
+            await session.execute(
+                delete(ViolenceDisclosure).where(ViolenceDisclosure.case_id == case)
+            )
+            still_needed = await session.scalar(
+                select(func.count())
+                .select_from(Case)
+                .where(
+                    Case.employee_pseudonym == request.employee_pseudonym,
+                    Case.id != case,
+                    Case.erased_at.is_(None),
+                )
+            )
+            employee_erased = not still_needed
+            if employee_erased:
+                await session.execute(
+                    update(Employee)
+                    .where(Employee.pseudonym == request.employee_pseudonym)
+                    .values(
+                        pin_encrypted=None,
+                        pin_lookup=None,
+                        erased_at=func.coalesce(Employee.erased_at, request.occurred_at),
+                    )
+                )
+                await session.execute(
+                    delete(EmployeeContact).where(
+                        EmployeeContact.employee_pseudonym == request.employee_pseudonym
+                    )
+                )
+            await _append_event(
+                session,
+                case_id=case,
+                workflow_id=request.workflow_id,
+                step_key=request.step_key,
+                kind="personal_data_erased",
+                stage=Stage.CLOSED.value,
+                occurred_at=request.occurred_at,
+                detail={"employee_erased": employee_erased},
+            )
+        activity.logger.info("case anonymized")
+        return ErasureResult(employee_erased=employee_erased)

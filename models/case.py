@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from channels.message import MeetingSlot, NotificationType, RecipientRole
+from models.deadlines import DeadlineView, TrackedDeadline
+from models.policy import SWEDISH_DEFAULT, Policy
+from models.sick_leave import SickSpell
 
 
 class Stage(StrEnum):
@@ -37,11 +43,172 @@ class ConsentParty(StrEnum):
     ARBETSFORMEDLINGEN = "arbetsformedlingen"
 
 
+class Track(StrEnum):
+    """The three rehabilitation tracks a need or an intervention belongs to."""
+
+    MEDICAL = "medical"
+    SOCIAL = "social"
+    WORK_ORIENTED = "work_oriented"
+
+
+class InterventionOwner(StrEnum):
+    """The party that carries out an intervention."""
+
+    COORDINATOR = "coordinator"
+    MANAGER = "manager"
+    EMPLOYEE = "employee"
+    FHV = "fhv"
+    HEALTHCARE = "healthcare"
+    SOCIAL_SERVICES = "social_services"
+    ARBETSFORMEDLINGEN = "arbetsformedlingen"
+    FK = "fk"
+
+
+class InterventionStatus(StrEnum):
+    OPEN = "open"
+    OVERDUE = "overdue"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class InterventionOutcome(StrEnum):
+    ACHIEVED = "achieved"
+    PARTLY_ACHIEVED = "partly_achieved"
+    NOT_ACHIEVED = "not_achieved"
+
+
+class CancelReason(StrEnum):
+    NO_LONGER_NEEDED = "no_longer_needed"
+    REPLACED = "replaced"
+    EMPLOYEE_DECLINED = "employee_declined"
+    CASE_CLOSED = "case_closed"
+    OTHER = "other"
+
+
+class CaseOutcome(StrEnum):
+    RETURNED_SAME_JOB = "returned_same_job"
+    RETURNED_ADAPTED = "returned_adapted"
+    NEW_JOB_SAME_EMPLOYER = "new_job_same_employer"
+    NEW_EMPLOYER = "new_employer"
+    NOT_RETURNED = "not_returned"
+    OTHER = "other"
+
+
+# Outcomes that say the employee is back at work: they need a full return recorded first.
+RETURNED_OUTCOMES = frozenset(
+    {
+        CaseOutcome.RETURNED_SAME_JOB,
+        CaseOutcome.RETURNED_ADAPTED,
+        CaseOutcome.NEW_JOB_SAME_EMPLOYER,
+        CaseOutcome.NEW_EMPLOYER,
+    }
+)
+
 MANUAL_TRIGGERS = frozenset({CaseTrigger.MANAGER_CONCERN, CaseTrigger.SELF_REFERRAL})
+
+# Who is notified about an intervention its owner carries out.
+OWNER_RECIPIENT: dict[InterventionOwner, RecipientRole] = {
+    InterventionOwner.MANAGER: RecipientRole.MANAGER,
+    InterventionOwner.EMPLOYEE: RecipientRole.EMPLOYEE,
+    InterventionOwner.FHV: RecipientRole.FHV,
+    InterventionOwner.FK: RecipientRole.FK_OFFICER,
+    # Outside parties without an account are reached through the coordinator.
+    InterventionOwner.COORDINATOR: RecipientRole.COORDINATOR,
+    InterventionOwner.HEALTHCARE: RecipientRole.COORDINATOR,
+    InterventionOwner.SOCIAL_SERVICES: RecipientRole.COORDINATOR,
+    InterventionOwner.ARBETSFORMEDLINGEN: RecipientRole.COORDINATOR,
+}
+
+# Invited outside parties who have an own role to notify.
+PARTY_RECIPIENT: dict[ConsentParty, RecipientRole] = {
+    ConsentParty.FK: RecipientRole.FK_OFFICER,
+    ConsentParty.FHV: RecipientRole.FHV,
+}
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- state
+
+
+class MeetingBooking(_State):
+    """The booked joint meeting (the slot scheduler of a later issue will fill `slot_id`)."""
+
+    meeting_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    slot_id: UUID | None = None
+    invited: list[ConsentParty] = Field(default_factory=list)
+    sequence: int = 0
+
+    @property
+    def slot(self) -> MeetingSlot:
+        return MeetingSlot(
+            meeting_id=self.meeting_id,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            sequence=self.sequence,
+        )
+
+
+class InterventionState(_State):
+    intervention_id: UUID
+    track: Track
+    kind: str
+    owner: InterventionOwner
+    due_on: date
+    remind_days_before: int = 3
+    status: InterventionStatus = InterventionStatus.OPEN
+    outcome: InterventionOutcome | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (InterventionStatus.OPEN, InterventionStatus.OVERDUE)
+
+
+class ReturnStep(_State):
+    extent: Literal[25, 50, 75, 100]
+    from_date: date
+
+
+class CaseState(_State):
+    """Everything a case workflow must carry across continue-as-new."""
+
+    stage: Stage = Stage.IDENTIFIED
+    recorded: bool = False
+    # Numbers the timeline events this case writes; keeps their step keys unique for life.
+    event_seq: int = 0
+    # The current sick period: spells joined by the relapse rule. Empty: no sick leave known.
+    sick_spells: list[SickSpell] = Field(default_factory=list)
+    period_no: int = 0
+    expected_end: date | None = None
+    # When an expectation first made a conditional rule (the RTW plan) apply.
+    expectation_recorded_on: date | None = None
+    # Case actions done in this sick period, for rules that such an action meets.
+    actions_done: dict[str, date] = Field(default_factory=dict)
+    consents: dict[ConsentParty, bool] = Field(default_factory=dict)
+    meeting: MeetingBooking | None = None
+    meeting_held: bool = False
+    meetings_held: int = 0
+    reinforced_support: bool | None = None
+    screened: bool = False
+    plan_set: bool = False
+    interventions: list[InterventionState] = Field(default_factory=list)
+    return_steps: list[ReturnStep] = Field(default_factory=list)
+    returned_on: date | None = None
+    deadlines: list[TrackedDeadline] = Field(default_factory=list)
+    long_term: bool = False
+    relapse_count: int = 0
+    outcome: CaseOutcome | None = None
+    closed_at: datetime | None = None
+    erased: bool = False
+    overdue: bool = False
 
 
 class CaseInput(_Frozen):
@@ -52,6 +219,13 @@ class CaseInput(_Frozen):
     unit_code: str
     trigger: CaseTrigger
     opened_at: datetime
+    # The policy snapshot: timers follow it for the case's whole life, so a new policy
+    # version applies only to cases started after it.
+    policy: Policy = SWEDISH_DEFAULT
+    sick_start: date | None = None
+    expected_end: date | None = None
+    # Set only by the workflow itself when it continues as new.
+    carried: CaseState | None = None
 
 
 class OpenCaseRecord(_Frozen):
@@ -63,14 +237,16 @@ class OpenCaseRecord(_Frozen):
     unit_code: str
     trigger: CaseTrigger
     opened_at: datetime
+    policy_id: str = SWEDISH_DEFAULT.policy_id
+    policy_version: int = SWEDISH_DEFAULT.version
 
 
-class CaseState(BaseModel):
-    """Everything a case workflow must carry across continue-as-new."""
+class OpenAction(_Frozen):
+    """Something the coordinator can or should do now: the update to call and why."""
 
-    input: CaseInput
-    stage: Stage = Stage.IDENTIFIED
-    recorded: bool = False
+    action: str
+    reason: str
+    due_on: date | None = None
 
 
 class CaseView(_Frozen):
@@ -81,12 +257,140 @@ class CaseView(_Frozen):
     trigger: CaseTrigger
     stage: Stage
     recorded: bool
+    policy_id: str = SWEDISH_DEFAULT.policy_id
+    policy_version: int = SWEDISH_DEFAULT.version
+    sick_start: date | None = None
+    expected_end: date | None = None
+    returned_on: date | None = None
+    overdue: bool = False
+    next_deadline: DeadlineView | None = None
+    meeting: MeetingSlot | None = None
+    consents: dict[ConsentParty, bool] = Field(default_factory=dict)
+    interventions: tuple[InterventionState, ...] = ()
+    return_extent: int | None = None
+    long_term: bool = False
+    relapse_count: int = 0
+    outcome: CaseOutcome | None = None
+    closed_at: datetime | None = None
+    erased: bool = False
+
+
+class DeadlinesView(_Frozen):
+    """What the `deadlines` query returns, by due date."""
+
+    deadlines: tuple[DeadlineView, ...]
+
+
+class OpenActionsView(_Frozen):
+    actions: tuple[OpenAction, ...]
 
 
 class CaseResult(_Frozen):
     case_id: UUID
     stage: Stage
+    outcome: CaseOutcome | None = None
+
+
+# ---------------------------------------------------------------- record-store writes
+
+
+class NotificationRequest(_Frozen):
+    """One notification to enqueue with a recorded change; recipients are resolved later."""
+
+    notification_type: NotificationType
+    recipient_role: RecipientRole
+    due_on: date | None = None
+    deadline_kind: str | None = None
+    meeting: MeetingSlot | None = None
+
+
+class CaseProjection(_Frozen):
+    """The `cases` columns a workflow keeps up to date."""
+
+    stage: Stage
+    policy_id: str
+    policy_version: int
+    sick_start: date | None
+    expected_end: date | None
+    overdue: bool
+    next_deadline_kind: str | None
+    next_deadline_on: date | None
+    next_meeting_at: datetime | None
+    long_term: bool
+    relapse_count: int
+    outcome: CaseOutcome | None
+    closed_at: datetime | None
+
+
+class ConsentRecord(_Frozen):
+    party: ConsentParty
+    given: bool
+
+
+class MeetingRecord(_Frozen):
+    """A booking (status booked) or an outcome (status held) for the `meetings` table."""
+
+    meeting_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    sequence: int
+    status: Literal["booked", "held"]
+    invited: tuple[str, ...]
+    attended: tuple[str, ...] | None = None
+    reinforced_support: bool | None = None
+
+
+class ScreeningRecord(_Frozen):
+    """A scored instrument: totals and bands only; a disclosure goes to its restricted table."""
+
+    instrument_id: str
+    instrument_version: int
+    total: int
+    band: str
+    risk_level: str
+    disclosure: bool = False
+
+
+class CaseChange(_Frozen):
+    """One state change of a case: a timeline event plus the projection after it.
+
+    `detail` goes into the timeline that managers may see: kinds, dates and codes only.
+    """
+
+    case_id: UUID
+    workflow_id: str
+    unit_code: str
+    step_key: str
+    kind: str
+    stage: Stage
+    occurred_at: datetime
+    detail: dict[str, Any] = Field(default_factory=dict)
+    projection: CaseProjection
+    deadlines: tuple[DeadlineView, ...] = ()
+    consent: ConsentRecord | None = None
+    meeting: MeetingRecord | None = None
+    screenings: tuple[ScreeningRecord, ...] = ()
+    notifications: tuple[NotificationRequest, ...] = ()
+
+
+class ErasureRequest(_Frozen):
+    """Erase or anonymize a closed case's personal data once its retention has run out."""
+
+    case_id: UUID
+    workflow_id: str
+    employee_pseudonym: UUID
+    step_key: str
+    occurred_at: datetime
+
+
+class ErasureResult(_Frozen):
+    # False when another retained case of the same employee still needs the identity.
+    employee_erased: bool
 
 
 def case_workflow_id(case_id: UUID) -> str:
     return f"case-{case_id}"
+
+
+def intervention_workflow_id(intervention_id: UUID) -> str:
+    return f"intervention-{intervention_id}"

@@ -48,6 +48,10 @@ class CalendarOffset(_Frozen):
         return _add_months(anchor, -self.months) - timedelta(days=self.days)
 
 
+# Case actions that can meet a deadline rule on their own (names of RehabCaseWorkflow updates).
+MetByAction = Literal["set_plan", "record_meeting_outcome"]
+
+
 class DeadlineRule(_Frozen):
     """A dated obligation counted in sick days of a sick period (Day 1 = first sick day)."""
 
@@ -58,6 +62,9 @@ class DeadlineRule(_Frozen):
     expected_sick_days_at_least: PositiveInt | None = None
     # Shown in the Temporal UI and notifications: fixed text, never personal data.
     description: str = Field(min_length=1)
+    # The case action that fulfils the obligation by itself; None: the coordinator marks it
+    # met explicitly (e.g. the sick notice was sent to Försäkringskassan).
+    met_by_action: MetByAction | None = None
 
 
 class Policy(_Frozen):
@@ -154,6 +161,7 @@ SWEDISH_DEFAULT: Final = Policy(
             expected_sick_days_at_least=60,
             description="Return-to-work plan (SFB 30 kap. 6 §) when sick leave is expected "
             "to last 60 days or more",
+            met_by_action="set_plan",
         ),
         _chain(90, "own-job assessment ends; from day 91 any job at the employer"),
         _chain(180, "from day 181 the normal labour market, unless special reasons apply"),
@@ -199,11 +207,13 @@ NORWAY: Final = Policy(
             kind="follow_up_plan",
             sick_day=_nav_week(4),
             description="Follow-up plan (oppfølgingsplan) by the end of week 4",
+            met_by_action="set_plan",
         ),
         DeadlineRule(
             kind="dialogue_meeting_1",
             sick_day=_nav_week(7),
             description="Dialogue meeting 1 (dialogmøte 1) by the end of week 7",
+            met_by_action="record_meeting_outcome",
         ),
         DeadlineRule(
             kind="activity_requirement",

@@ -2,13 +2,54 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from temporalio.client import Client
+import google.protobuf.empty_pb2
+from temporalio.api.testservice.v1 import SleepRequest
+from temporalio.client import Client, WorkflowHandle
 
-from models.case import CaseInput, CaseTrigger, case_workflow_id
+from models.absence import (
+    AbsenceBatch,
+    AbsenceRecord,
+    MonitorInput,
+    MonitorState,
+    monitor_workflow_id,
+)
+from models.actions import (
+    AddIntervention,
+    BookJointMeeting,
+    CancelIntervention,
+    CloseCase,
+    CompleteIntervention,
+    PlannedIntervention,
+    RecordConsent,
+    RecordDeadlineMet,
+    RecordMeetingOutcome,
+    RecordReturnToWorkStep,
+    RecordScreeningResult,
+    SetPlan,
+    SetSickLeave,
+)
+from models.case import (
+    CaseInput,
+    CaseOutcome,
+    CaseResult,
+    CaseTrigger,
+    ConsentParty,
+    InterventionOutcome,
+    InterventionOwner,
+    Track,
+    case_workflow_id,
+    intervention_workflow_id,
+)
+from models.deadlines import local_date
+from models.instruments import ScreeningScore
+from workflows.absence_monitor import AbsenceMonitorWorkflow
+from workflows.intervention import InterventionWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
 # A key used only for the committed history files, so the replayer can decode them.
@@ -18,6 +59,8 @@ HISTORY_PAYLOAD_KEYS = "histories:cmVoYWJmbG93LWhpc3RvcnktZml4dHVyZS1rZXktMzI="
 # The pseudonymous employee every scenario's case belongs to (no personal data).
 HISTORY_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000e1")
 
+# Each scenario returns a workflow id; the latest run's history is saved. Scenarios share one
+# time-skipping server, so none may leave a workflow with timers running.
 Scenario = Callable[[Client, str, str], Awaitable[str]]
 
 
@@ -37,9 +80,212 @@ async def case_opened(client: Client, task_queue: str, unit_code: str) -> str:
         task_queue=task_queue,
     )
     await handle.execute_update(RehabCaseWorkflow.wait_until_recorded)
+    await _until_idle(handle)
+    return handle.id
+
+
+async def _until_idle(handle: WorkflowHandle[Any, Any]) -> None:
+    """Wait for the workflow's pending activities: the test server stops its clock for an
+    activity whose worker is gone, even after the workflow is terminated."""
+    for _ in range(200):
+        described = await handle.describe()
+        if not described.raw_description.pending_activities:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{handle.id} still has pending activities")
+
+
+# The time-skipping test server's clock (scenarios get only its client).
+async def _now(client: Client) -> datetime:
+    resp = await client.test_service.get_current_time(google.protobuf.empty_pb2.Empty())
+    return resp.time.ToDatetime().replace(tzinfo=UTC)
+
+
+async def _skip(client: Client, duration: timedelta) -> None:
+    request = SleepRequest()
+    request.duration.FromTimedelta(duration)
+    await client.test_service.unlock_time_skipping_with_sleep(request)
+
+
+_KEDS = ScreeningScore(
+    instrument_id="keds",
+    instrument_version=1,
+    total=8,
+    band="low",
+    risk_level="low",
+    suggests_reinforced_support=False,
+    protected=False,
+)
+
+
+def _planned(due_on: date, kind: str = "work_adaptation") -> PlannedIntervention:
+    return PlannedIntervention(
+        track=Track.WORK_ORIENTED, kind=kind, owner=InterventionOwner.MANAGER, due_on=due_on
+    )
+
+
+async def _to_planning(
+    client: Client, task_queue: str, unit_code: str, case_id: uuid.UUID
+) -> WorkflowHandle[RehabCaseWorkflow, CaseResult]:
+    """Open a sick-listed case and take it through meeting and screening."""
+    now = await _now(client)
+    sick_start = local_date(now) - timedelta(days=3)
+    handle = await client.start_workflow(
+        RehabCaseWorkflow.run,
+        CaseInput(
+            case_id=case_id,
+            employee_pseudonym=HISTORY_EMPLOYEE,
+            unit_code=unit_code,
+            trigger=CaseTrigger.LONG_ABSENCE,
+            opened_at=now,
+            sick_start=sick_start,
+            expected_end=sick_start + timedelta(days=69),
+        ),
+        id=case_workflow_id(case_id),
+        task_queue=task_queue,
+    )
+    await handle.execute_update(RehabCaseWorkflow.wait_until_recorded)
+    await handle.execute_update(
+        RehabCaseWorkflow.record_consent, RecordConsent(party=ConsentParty.FK, given=True)
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.book_joint_meeting,
+        BookJointMeeting(
+            starts_at=now + timedelta(days=1),
+            ends_at=now + timedelta(days=1, hours=1),
+            invite=(ConsentParty.FK,),
+        ),
+    )
+    await _skip(client, timedelta(days=1, hours=2))
+    await handle.execute_update(
+        RehabCaseWorkflow.record_meeting_outcome,
+        RecordMeetingOutcome(
+            attended=("employee", "manager", "coordinator", "fk"),
+            needs=(Track.WORK_ORIENTED,),
+            reinforced_support=False,
+        ),
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.record_screening_result, RecordScreeningResult(scores=(_KEDS,))
+    )
+    return handle
+
+
+async def case_planned_with_interventions(client: Client, task_queue: str, unit_code: str) -> str:
+    """Plan, deadlines met, interventions added and withdrawn, consent withdrawn, dates moved.
+
+    The intervention still running keeps this run open, so its history is the one saved.
+    """
+    case_id = uuid.UUID("00000000-0000-4000-8000-000000000002")
+    handle = await _to_planning(client, task_queue, unit_code, case_id)
+    today = local_date(await _now(client))
+    await handle.execute_update(
+        RehabCaseWorkflow.set_plan, SetPlan(interventions=(_planned(today + timedelta(days=10)),))
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.record_deadline_met, RecordDeadlineMet(kind="fk_sick_notice")
+    )
+    added = await handle.execute_update(
+        RehabCaseWorkflow.add_intervention,
+        AddIntervention(intervention=_planned(today + timedelta(days=20), "work_training")),
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.cancel_intervention,
+        CancelIntervention(intervention_id=added.created_ids[0]),
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.set_sick_leave,
+        SetSickLeave(expected_end=today + timedelta(days=90)),
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.record_consent, RecordConsent(party=ConsentParty.FK, given=False)
+    )
+    # Nothing may be left with timers: later scenarios skip time on the same server.
+    view = await handle.query(RehabCaseWorkflow.state)
+    for iv in view.interventions:
+        child = client.get_workflow_handle(intervention_workflow_id(iv.intervention_id))
+        await _until_idle(child)
+        if iv.is_open:
+            await child.terminate("history saved")
+    await _until_idle(handle)
+    await handle.terminate("history saved")
+    return handle.id
+
+
+async def intervention_completed(client: Client, task_queue: str, unit_code: str) -> str:
+    """An intervention assigned, reminded and completed with an outcome."""
+    case_id = uuid.UUID("00000000-0000-4000-8000-000000000003")
+    handle = await _to_planning(client, task_queue, unit_code, case_id)
+    today = local_date(await _now(client))
+    planned = await handle.execute_update(
+        RehabCaseWorkflow.set_plan, SetPlan(interventions=(_planned(today + timedelta(days=10)),))
+    )
+    await _skip(client, timedelta(days=8))
+    (intervention_id,) = planned.created_ids
+    await handle.execute_update(
+        RehabCaseWorkflow.complete_intervention,
+        CompleteIntervention(intervention_id=intervention_id, outcome=InterventionOutcome.ACHIEVED),
+    )
+    child = client.get_workflow_handle_for(
+        InterventionWorkflow.run, intervention_workflow_id(intervention_id)
+    )
+    await child.result()
+    await _until_idle(handle)
+    await handle.terminate("history saved")
+    return child.id
+
+
+async def case_closed_and_erased(client: Client, task_queue: str, unit_code: str) -> str:
+    """Return to work in full, closure, and erasure when the retention period ends."""
+    case_id = uuid.UUID("00000000-0000-4000-8000-000000000004")
+    handle = await _to_planning(client, task_queue, unit_code, case_id)
+    await handle.execute_update(RehabCaseWorkflow.set_plan, SetPlan())
+    today = local_date(await _now(client))
+    await handle.execute_update(
+        RehabCaseWorkflow.record_return_to_work_step,
+        RecordReturnToWorkStep(extent=100, from_date=today),
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB)
+    )
+    await handle.result()
     return handle.id
 
 
 SCENARIOS: dict[str, Scenario] = {
     "rehab_case_opened": case_opened,
+    "rehab_case_planned_with_interventions": case_planned_with_interventions,
+    "rehab_case_closed_and_erased": case_closed_and_erased,
+    "intervention_completed": intervention_completed,
 }
+
+
+async def absence_monitor_opens_case(client: Client, task_queue: str, unit_code: str) -> str:
+    """A late-imported long absence: the monitor opens a case at once, then keeps watching."""
+    today = local_date(await _now(client))
+    handle = await client.start_workflow(
+        AbsenceMonitorWorkflow.run,
+        MonitorInput(state=MonitorState(employee_pseudonym=HISTORY_EMPLOYEE, unit_code=unit_code)),
+        id=monitor_workflow_id(HISTORY_EMPLOYEE),
+        task_queue=task_queue,
+        start_signal="record_absences",
+        start_signal_args=[
+            AbsenceBatch(
+                unit_code=unit_code,
+                records=(
+                    AbsenceRecord(event_id="h1", kind="sick", start=today - timedelta(days=20)),
+                ),
+            )
+        ],
+    )
+    for _ in range(100):
+        view = await handle.query(AbsenceMonitorWorkflow.summary)
+        if any(key.startswith("long_absence") for key in view.fired):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the monitor did not open the case")
+    return handle.id
+
+
+SCENARIOS["absence_monitor_opens_case"] = absence_monitor_opens_case

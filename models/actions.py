@@ -1,0 +1,225 @@
+"""Coordinator actions on a case (one input model per workflow update) and intervention models."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal, Self
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from channels.message import NotificationType, RecipientRole
+from models.case import (
+    CancelReason,
+    CaseOutcome,
+    CaseView,
+    ConsentParty,
+    InterventionOutcome,
+    InterventionOwner,
+    InterventionStatus,
+    Stage,
+    Track,
+)
+from models.instruments import ScreeningScore
+
+# A code for what an intervention is, e.g. "work_training": never free text.
+InterventionKind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+# Who takes part in a joint meeting, by role.
+Participant = Literal["employee", "manager", "coordinator", "fk", "fhv"]
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RecordConsent(_Action):
+    """The employee gives or withdraws consent for one outside party."""
+
+    party: ConsentParty
+    given: bool
+
+
+class BookJointMeeting(_Action):
+    """Book (or rebook) the joint meeting.
+
+    The employee, the manager and the coordinator are always invited; outside parties in
+    `invite` need the employee's consent. `slot_id` names a team's biweekly slot once slot
+    scheduling exists; until then a free time is booked.
+    """
+
+    meeting_id: UUID | None = None
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    slot_id: UUID | None = None
+    invite: tuple[ConsentParty, ...] = ()
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("a meeting must end after it starts")
+        return self
+
+
+class RecordMeetingOutcome(_Action):
+    """Who attended, the needs found per track and whether reinforced support is needed."""
+
+    attended: tuple[Participant, ...] = Field(min_length=1)
+    needs: tuple[Track, ...] = ()
+    reinforced_support: bool
+
+
+class RecordScreeningResult(_Action):
+    """Scored instruments (scored by the API with models.instruments.score)."""
+
+    scores: tuple[ScreeningScore, ...] = Field(min_length=1)
+
+
+class PlannedIntervention(_Action):
+    intervention_id: UUID | None = None
+    track: Track
+    kind: InterventionKind
+    owner: InterventionOwner
+    due_on: date
+    # The owner is reminded this many days before the due date (0: no reminder).
+    remind_days_before: int = Field(default=3, ge=0, le=60)
+
+
+class SetPlan(_Action):
+    """Set or revise the return-to-work plan.
+
+    A revision keeps the listed interventions that already exist (by id), starts the new
+    ones and cancels open ones no longer listed.
+    """
+
+    interventions: tuple[PlannedIntervention, ...] = ()
+
+
+class AddIntervention(_Action):
+    intervention: PlannedIntervention
+
+
+class CompleteIntervention(_Action):
+    intervention_id: UUID
+    outcome: InterventionOutcome
+
+
+class CancelIntervention(_Action):
+    intervention_id: UUID
+    reason: CancelReason = CancelReason.NO_LONGER_NEEDED
+
+
+class RecordReturnToWorkStep(_Action):
+    """The employee works `extent` percent from `from_date`; 100 ends the sick leave."""
+
+    extent: Literal[25, 50, 75, 100]
+    from_date: date
+
+
+class ReportSickLeave(_Action):
+    """New sick leave after the return to work: a relapse within the follow-up window."""
+
+    start: date
+    expected_end: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.expected_end is not None and self.expected_end < self.start:
+            raise ValueError("the expected end is before the start")
+        return self
+
+
+class SetSickLeave(_Action):
+    """Record or correct the current sick leave's start and/or expected end."""
+
+    start: date | None = None
+    expected_end: date | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.start is None and self.expected_end is None:
+            raise ValueError("give a start, an expected end or both")
+        if self.start and self.expected_end and self.expected_end < self.start:
+            raise ValueError("the expected end is before the start")
+        return self
+
+
+class RecordDeadlineMet(_Action):
+    """A deadline's obligation was fulfilled (e.g. the sick notice was sent to FK)."""
+
+    kind: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
+    met_on: date | None = None  # default: today (Europe/Stockholm)
+
+
+class CloseCase(_Action):
+    outcome: CaseOutcome
+
+
+class CaseActionResult(_Action):
+    """Every case update answers with the case after the action and any ids it created."""
+
+    stage: Stage
+    created_ids: tuple[UUID, ...] = ()
+    case: CaseView
+
+
+# ---------------------------------------------------------------- interventions
+
+
+class InterventionInput(_Action):
+    intervention_id: UUID
+    case_id: UUID
+    case_workflow_id: str
+    unit_code: str
+    track: Track
+    kind: InterventionKind
+    owner: InterventionOwner
+    due_on: date
+    remind_days_before: int = 3
+    escalate_after_days: int = 7
+    assigned_at: datetime
+
+
+class InterventionFinish(_Action):
+    """Sent by the case: the intervention is completed with an outcome, or cancelled."""
+
+    status: Literal[InterventionStatus.COMPLETED, InterventionStatus.CANCELLED]
+    outcome: InterventionOutcome | None = None
+    cancel_reason: CancelReason | None = None
+
+
+class InterventionResult(_Action):
+    intervention_id: UUID
+    status: InterventionStatus
+    outcome: InterventionOutcome | None = None
+
+
+class InterventionOverdueNotice(_Action):
+    """Sent by an intervention to its case when its due date has passed."""
+
+    intervention_id: UUID
+
+
+class InterventionNotification(_Action):
+    notification_type: NotificationType
+    recipient_role: RecipientRole
+
+
+class InterventionChange(_Action):
+    """One change of an intervention: its row in `case_interventions` and a timeline event."""
+
+    intervention: InterventionInput
+    workflow_id: str
+    step_key: str
+    kind: str
+    occurred_at: datetime
+    status: InterventionStatus
+    outcome: InterventionOutcome | None = None
+    cancel_reason: CancelReason | None = None
+    notifications: tuple[InterventionNotification, ...] = ()

@@ -1,0 +1,277 @@
+"""Coordinator actions that do not fit the case are refused with a reason, changing nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from core.secrets import Secrets
+from models.actions import (
+    BookJointMeeting,
+    CloseCase,
+    CompleteIntervention,
+    RecordConsent,
+    RecordDeadlineMet,
+    RecordMeetingOutcome,
+    RecordReturnToWorkStep,
+    RecordScreeningResult,
+    ReportSickLeave,
+    SetPlan,
+    SetSickLeave,
+)
+from models.case import CaseOutcome, ConsentParty, InterventionOutcome, Stage
+from models.instruments import ScreeningScore
+from tests.case_steps import (
+    OpenedCase,
+    days,
+    kinds,
+    open_case,
+    private_time_skipping_server,
+    terminated_afterwards,
+    today,
+)
+from workflows.rehab_case import RehabCaseWorkflow
+
+KEDS_HIGH = ScreeningScore(
+    instrument_id="keds",
+    instrument_version=1,
+    total=30,
+    band="high",
+    risk_level="high",
+    suggests_reinforced_support=True,
+    protected=False,
+)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
+    """Overrides the shared server for this module (and the `worker` fixture built on it)."""
+    async with private_time_skipping_server(test_secrets) as env:
+        yield env
+
+
+@pytest_asyncio.fixture
+async def started_cases(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
+    async with terminated_afterwards(time_skipping_env) as ids:
+        yield ids
+
+
+async def _accepted_updates(case: OpenedCase) -> int:
+    history = await case.handle.fetch_history()
+    return sum(
+        1
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    )
+
+
+async def _assert_refused(case: OpenedCase, update: Any, action: Any, reason: str) -> None:
+    before = await case.handle.query(RehabCaseWorkflow.state)
+    accepted = await _accepted_updates(case)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await case.handle.execute_update(update, action)
+    assert reason in str(refused.value.cause), refused.value.cause
+    # Refused by the validator: no state change and nothing in the history.
+    assert await case.handle.query(RehabCaseWorkflow.state) == before
+    assert await _accepted_updates(case) == accepted
+
+
+async def test_actions_that_do_not_fit_the_stage_are_refused_with_a_reason(
+    time_skipping_env: WorkflowEnvironment,
+    worker: Worker,
+    unit_code: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    started_cases: list[str],
+) -> None:
+    env = time_skipping_env
+    now = await env.get_current_time()
+    day = await today(env)
+    case = await open_case(
+        env.client,
+        worker.task_queue,
+        unit_code,
+        sessionmaker,
+        sick_start=day - days(2),
+        opened_at=now,
+        track=started_cases,
+    )
+    meeting = BookJointMeeting(
+        starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=1, hours=1)
+    )
+    outcome = RecordMeetingOutcome(attended=("employee",), reinforced_support=False)
+    refusals: list[tuple[Any, Any, str]] = [
+        (RehabCaseWorkflow.set_plan, SetPlan(), "only in stage planning"),
+        (RehabCaseWorkflow.record_meeting_outcome, outcome, "only in stage joint_meeting"),
+        (
+            RehabCaseWorkflow.record_screening_result,
+            RecordScreeningResult(scores=(KEDS_HIGH,)),
+            "only in stage screening",
+        ),
+        (
+            RehabCaseWorkflow.record_return_to_work_step,
+            RecordReturnToWorkStep(extent=50, from_date=day),
+            "only in stage interventions",
+        ),
+        (
+            RehabCaseWorkflow.report_sick_leave,
+            ReportSickLeave(start=day),
+            "has not returned to work",
+        ),
+        (
+            RehabCaseWorkflow.close_case,
+            CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB),
+            "needs the full return to work",
+        ),
+        (
+            RehabCaseWorkflow.record_deadline_met,
+            RecordDeadlineMet(kind="dialogue_meeting_1"),
+            "no deadline 'dialogue_meeting_1'",
+        ),
+        (
+            RehabCaseWorkflow.book_joint_meeting,
+            meeting.model_copy(update={"invite": (ConsentParty.FK,)}),
+            "only with the employee's consent",
+        ),
+        (
+            RehabCaseWorkflow.book_joint_meeting,
+            BookJointMeeting(starts_at=now - timedelta(hours=2), ends_at=now - timedelta(hours=1)),
+            "in the future",
+        ),
+        (
+            RehabCaseWorkflow.set_sick_leave,
+            SetSickLeave(start=day + days(3)),
+            "once it has begun",
+        ),
+        (
+            RehabCaseWorkflow.set_sick_leave,
+            SetSickLeave(start=day - days(2)),
+            "nothing changes",
+        ),
+        (
+            RehabCaseWorkflow.complete_intervention,
+            CompleteIntervention(
+                intervention_id=uuid.uuid4(), outcome=InterventionOutcome.ACHIEVED
+            ),
+            "no intervention",
+        ),
+    ]
+    for update, action, reason in refusals:
+        await _assert_refused(case, update, action, reason)
+
+    # In stage joint_meeting, before the meeting: the outcome is refused until it starts.
+    await case.handle.execute_update(RehabCaseWorkflow.book_joint_meeting, meeting)
+    await _assert_refused(
+        case, RehabCaseWorkflow.record_meeting_outcome, outcome, "has not started yet"
+    )
+    await case.handle.execute_update(
+        RehabCaseWorkflow.record_consent, RecordConsent(party=ConsentParty.FK, given=True)
+    )
+    await _assert_refused(
+        case,
+        RehabCaseWorkflow.record_consent,
+        RecordConsent(party=ConsentParty.FK, given=True),
+        "already given",
+    )
+
+    closed = await case.handle.execute_update(
+        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.OTHER)
+    )
+    assert closed.stage == Stage.CLOSED
+    # Closing twice, or any other action on a closed case, is refused.
+    await _assert_refused(
+        case, RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.OTHER), "is closed"
+    )
+    await _assert_refused(
+        case,
+        RehabCaseWorkflow.record_consent,
+        RecordConsent(party=ConsentParty.FHV, given=True),
+        "is closed",
+    )
+    assert await kinds(sessionmaker, case.case_id) == [
+        "case_opened",
+        "case_planned",
+        "joint_meeting_booked",
+        "consent_given",
+        "case_closed",
+    ]
+
+
+async def test_a_meeting_outcome_without_a_booked_meeting_is_refused_after_a_relapse(
+    time_skipping_env: WorkflowEnvironment,
+    worker: Worker,
+    unit_code: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    started_cases: list[str],
+) -> None:
+    env = time_skipping_env
+    now = await env.get_current_time()
+    day = await today(env)
+    case = await open_case(
+        env.client,
+        worker.task_queue,
+        unit_code,
+        sessionmaker,
+        sick_start=day - days(3),
+        opened_at=now,
+        track=started_cases,
+    )
+    h = case.handle
+    await h.execute_update(
+        RehabCaseWorkflow.book_joint_meeting,
+        BookJointMeeting(starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=2)),
+    )
+    await env.sleep(timedelta(hours=3))
+    await h.execute_update(
+        RehabCaseWorkflow.record_meeting_outcome,
+        RecordMeetingOutcome(attended=("employee", "manager"), reinforced_support=True),
+    )
+    await h.execute_update(
+        RehabCaseWorkflow.record_screening_result,
+        RecordScreeningResult(scores=(KEDS_HIGH,)),
+    )
+    await h.execute_update(RehabCaseWorkflow.set_plan, SetPlan())
+    returned = await today(env)
+    await h.execute_update(
+        RehabCaseWorkflow.record_return_to_work_step,
+        RecordReturnToWorkStep(extent=100, from_date=returned),
+    )
+    await _assert_refused(
+        case,
+        RehabCaseWorkflow.record_return_to_work_step,
+        RecordReturnToWorkStep(extent=100, from_date=returned),
+        "already recorded",
+    )
+    await _assert_refused(
+        case,
+        RehabCaseWorkflow.set_sick_leave,
+        SetSickLeave(expected_end=returned + days(10)),
+        "report_sick_leave",
+    )
+    # Sick again after the follow-up window (+6 months): that is a new case, not a relapse.
+    await env.sleep(days(200))
+    await _assert_refused(
+        case,
+        RehabCaseWorkflow.report_sick_leave,
+        ReportSickLeave(start=await today(env)),
+        "follow-up window ended",
+    )
+    await h.execute_update(
+        RehabCaseWorkflow.report_sick_leave, ReportSickLeave(start=returned + days(30))
+    )
+    await _assert_refused(
+        case,
+        RehabCaseWorkflow.record_meeting_outcome,
+        RecordMeetingOutcome(attended=("employee",), reinforced_support=False),
+        "no joint meeting is booked",
+    )
+    await _assert_refused(case, RehabCaseWorkflow.set_plan, SetPlan(), "only in stage planning")
