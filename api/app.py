@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from api.auth import build_verifier
 from api.context import ApiContext
 from api.errors import install_error_handlers
-from api.routers import cases, health
-from core.codec import KeyRing
+from api.middleware import BodySizeLimit, CodecCors
+from api.ratelimit import RateLimiter
+from api.routers import absence_events, case_actions, cases, codec, health
+from core.codec import EncryptionCodec, KeyRing
 from core.identity import IdentityProtector
 from core.logging import configure_logging
 from core.secrets import load_secrets
@@ -41,6 +44,9 @@ def create_app(
             identity=IdentityProtector(
                 KeyRing.from_config(secrets.pin_encryption_keys), secrets.pin_lookup_key
             ),
+            verifier=build_verifier(settings),
+            limiter=RateLimiter(settings.api.rate_limit_per_minute, settings.api.rate_limit_burst),
+            codec=EncryptionCodec(KeyRing.from_config(secrets.payload_keys)),
         )
         try:
             yield
@@ -50,12 +56,29 @@ def create_app(
     app = FastAPI(
         title="rehabflow admin API",
         version="0.1.0",
-        description="Coordinators act on rehabilitation cases; every case is a Temporal workflow.",
+        description=(
+            "Coordinators, managers, Försäkringskassan officers, occupational health and "
+            "employees act on rehabilitation cases; every case is a Temporal workflow. "
+            "Every `/api/v1` and `/codec` endpoint needs a bearer JWT; each role sees only "
+            "the cases and the fields that DESIGN.md allows it (a case it may not see is "
+            "`404`, an action its role may not take is `403`)."
+        ),
         lifespan=lifespan,
     )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(cases.router)
+    app.include_router(case_actions.router)
+    app.include_router(absence_events.router)
+    app.include_router(codec.router)
+    ui_port = settings.temporal.ui_port
+    app.add_middleware(
+        CodecCors,
+        origins=settings.api.codec_cors_origins
+        or [f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"],
+    )
+    # Outermost, so nothing reads a body before its size is checked.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     return app
 
 

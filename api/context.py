@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.converter import PayloadCodec
 
+from api.auth import TokenVerifier
+from api.ratelimit import RateLimiter
 from core.identity import IdentityProtector
 from core.settings import Settings
 
@@ -18,3 +21,7 @@ class ApiContext:
     sessionmaker: async_sessionmaker[AsyncSession]
     temporal: Client
     identity: IdentityProtector
+    verifier: TokenVerifier
+    limiter: RateLimiter
+    # The payload codec the codec server exposes to the Temporal UI.
+    codec: PayloadCodec

@@ -1,17 +1,37 @@
-"""Dependency aliases shared by the routers."""
+"""Dependency aliases shared by the routers: clients, the caller, and role checks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from api.auth import Caller, InvalidToken, NoRole
 from api.context import ApiContext
 from core.identity import IdentityProtector
 from core.settings import Settings
+from models.api import Role
+from store.audit import record_access
+
+# The cookie the codec server accepts from a browser (see api/routers/codec.py).
+CODEC_COOKIE = "rehabflow_codec_token"
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT from the organisation's OIDC provider (or a dev token of `make up`).",
+)
+_codec_cookie = APIKeyCookie(
+    name=CODEC_COOKIE,
+    auto_error=False,
+    description="Set by POST /codec/session, for the Temporal UI's cross-origin requests.",
+)
+_UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="rehabflow"'}
+_INVALID = {"WWW-Authenticate": 'Bearer realm="rehabflow", error="invalid_token"'}
 
 
 def get_context(request: Request) -> ApiContext:
@@ -43,3 +63,82 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 IdentityDep = Annotated[IdentityProtector, Depends(get_identity)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def authenticate(context: ApiContext, token: str | None) -> Caller:
+    """401 without a valid token, 403 for a valid token without a role, 429 over the limit."""
+    if not token:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers=_UNAUTHENTICATED
+        )
+    try:
+        caller = await context.verifier.verify(token)
+    except InvalidToken:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "the bearer token is not valid", headers=_INVALID
+        ) from None
+    except NoRole as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    wait_s = context.limiter.take(caller.subject)
+    if wait_s > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many requests from this caller",
+            headers={"Retry-After": context.limiter.retry_after_header(wait_s)},
+        )
+    return caller
+
+
+async def get_caller(
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    return await authenticate(context, credentials.credentials if credentials else None)
+
+
+async def get_codec_caller(
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_codec_cookie)],
+) -> Caller:
+    """The bearer token if sent (UI with OIDC and "pass access token"), else the cookie."""
+    return await authenticate(context, credentials.credentials if credentials else cookie)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+CodecCallerDep = Annotated[Caller, Depends(get_codec_caller)]
+
+
+async def audit_refusal(
+    context: ApiContext, caller: Caller, what: str, case_id: uuid.UUID | None
+) -> None:
+    """A refused attempt, in its own short transaction (there is no read to join)."""
+    async with context.sessionmaker.begin() as session:
+        await record_access(
+            session,
+            subject=caller.subject,
+            role=caller.role.value,
+            case_id=case_id,
+            what=what,
+            allowed=False,
+        )
+
+
+def _path_case_id(request: Request) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(request.path_params.get("case_id")))
+    except ValueError:
+        return None
+
+
+def require_roles(what: str, *roles: Role) -> Callable[..., Awaitable[Caller]]:
+    """Function level: 403 (and an audit row) unless the caller has one of `roles`."""
+    allowed = frozenset(roles)
+
+    async def check(request: Request, context: ContextDep, caller: CallerDep) -> Caller:
+        if caller.role not in allowed:
+            await audit_refusal(context, caller, what, _path_case_id(request))
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
+        return caller
+
+    return check

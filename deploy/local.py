@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from temporalio.client import Client
 
+from api.dev_tokens import ensure_dev_tokens
 from core.secrets import load_secrets
 from core.settings import Settings
 from models.search_attributes import dev_server_flags
@@ -138,6 +139,9 @@ def temporal_dev_server(settings: Settings, binary: str) -> Child:
         "--log-level",
         "warn",
         *dev_server_flags(),
+        # The admin API's codec server, so authorised staff see decoded payloads in the UI.
+        "--ui-codec-endpoint",
+        codec_endpoint(settings),
     ]
     return Child(
         "temporal",
@@ -145,6 +149,21 @@ def temporal_dev_server(settings: Settings, binary: str) -> Child:
         restartable=False,
         log_path=settings.data_dir.resolve() / "logs" / "temporal.log",
     )
+
+
+def codec_endpoint(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host  # noqa: S104
+    return f"http://{host}:{settings.api.port}/codec"
+
+
+def print_dev_tokens(path: Path, tokens: dict[str, str], created: bool) -> None:
+    """The embedded stack's dev tokens: in full when first made, else where they are."""
+    if not created:
+        console.print(f"  dev tokens  {path}  (one per role; see README, Admin API)")
+        return
+    console.print(f"  dev tokens (one per role, also in {path}):")
+    for role, token in tokens.items():
+        console.print(f"    {role:<12} {token}")
 
 
 def preflight(settings: Settings) -> str | None:
@@ -190,6 +209,8 @@ def main() -> int:
     try:
         binary = preflight(settings)
         load_secrets(settings)  # made once here, before the children race to read them
+        # Made here (with the signing key), before the API reads the key.
+        dev_tokens = ensure_dev_tokens(settings) if settings.auth.mode == "embedded" else None
         if settings.database.is_embedded:
             console.print("starting embedded PostgreSQL …")
             postgres = start_embedded_postgres(settings)
@@ -237,6 +258,8 @@ def main() -> int:
         console.print(
             f"  Temporal    {settings.temporal.target}  namespace {settings.temporal.namespace}"
         )
+        if dev_tokens is not None:
+            print_dev_tokens(*dev_tokens)
         console.print("press Ctrl-C to stop")
         supervise(children, env, stopping)
         return 0 if stopping else 1

@@ -1,14 +1,21 @@
-"""Request and response schemas of the admin API (pure pydantic, no I/O)."""
+"""Request and response schemas of the admin API (pure pydantic, no I/O).
+
+Case responses exist once per audience (`CaseForManager`, `CaseForCoordinator`, …), each
+naming only the fields its role may see: a field that is not in a model cannot leak, not
+even as a `null` key. Future sections (screening, violence flag, plan tracks) are added to
+the audiences that may see them and nowhere else.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from models.case import CaseTrigger, Stage
+from models.case import CaseTrigger, ConsentParty, Stage, Track
 
 UnitCode = Annotated[
     str,
@@ -16,8 +23,25 @@ UnitCode = Annotated[
 ]
 
 
+class Role(StrEnum):
+    """The caller's role, from the token's role claim (DESIGN.md, roles table)."""
+
+    EMPLOYEE = "employee"
+    MANAGER = "manager"
+    COORDINATOR = "coordinator"
+    FK_OFFICER = "fk_officer"
+    FHV = "fhv"
+    ADMIN = "admin"
+    # A system account (HR/payroll), for absence ingestion; never reads cases.
+    HR_SYSTEM = "hr_system"
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
 class CreateCaseRequest(_Request):
@@ -33,20 +57,203 @@ class CreateCaseRequest(_Request):
     )
 
 
-class CaseCreated(BaseModel):
+class CaseCreated(_Response):
     case_id: UUID
     stage: Stage
 
 
-class CaseSummary(BaseModel):
-    """A case as the record store holds it; no personal data."""
+# ---------------------------------------------------------------- cases, per audience
+
+
+class CaseListItem(_Response):
+    """One row of a case list: stage, unit and dates only, safe for every reading role."""
 
     case_id: UUID
     unit_code: str
     trigger: CaseTrigger
     stage: Stage
+    overdue: bool
+    next_deadline_kind: str | None
+    next_deadline_on: date | None
     opened_at: datetime
     closed_at: datetime | None
+
+
+class CasePage(_Response):
+    items: list[CaseListItem]
+    total: int = Field(description="Number of cases that match the filters for this caller.")
+    limit: int
+    offset: int
+
+
+class ConsentView(_Response):
+    party: ConsentParty
+    given: bool
+    recorded_at: datetime
+
+
+class MeetingView(_Response):
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+
+
+class InterventionView(_Response):
+    intervention_id: UUID
+    track: Track
+    kind: str
+    owner: str
+    due_on: date
+    status: str
+    outcome: str | None
+
+
+class ScreeningView(_Response):
+    """Restricted: a scored instrument (totals and bands, never the answers)."""
+
+    instrument_id: str
+    instrument_version: int
+    total: int
+    band: str
+    risk_level: str
+    administered_at: datetime
+
+
+class _CaseCore(_Response):
+    case_id: UUID
+    stage: Stage
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+class _SickLeave(_Response):
+    sick_start: date | None
+    expected_end: date | None
+    relapse_count: int
+
+
+class CaseForManager(_CaseCore, _SickLeave):
+    """Manager of the case's unit: stage, dates, deadlines; never screening, medical or
+    social track details, nor the violence flag."""
+
+    audience: Literal["manager"] = "manager"
+    unit_code: str
+    trigger: CaseTrigger
+    overdue: bool
+    next_deadline_kind: str | None
+    next_deadline_on: date | None
+    outcome: str | None
+    meetings: list[MeetingView]
+    interventions: list[InterventionView] = Field(
+        description="Work-oriented interventions only (all tracks for the coordinator)."
+    )
+
+
+class CaseForCoordinator(CaseForManager):
+    """Coordinator of an assigned unit: everything, including consents. Screening scores,
+    the violence flag and the medical/social tracks are added here as they land."""
+
+    audience: Literal["coordinator"] = "coordinator"  # type: ignore[assignment]
+    policy_id: str
+    policy_version: int
+    consents: list[ConsentView]
+    screenings: list[ScreeningView]
+    violence_disclosed: bool = Field(
+        description="A violence disclosure is recorded (protected track); coordinator only."
+    )
+
+
+class CaseForEmployee(_CaseCore):
+    """The employee's own case: where it stands, what is due, and the consents given."""
+
+    audience: Literal["employee"] = "employee"
+    trigger: CaseTrigger
+    next_deadline_kind: str | None
+    next_deadline_on: date | None
+    consents: list[ConsentView]
+    meetings: list[MeetingView]
+
+
+class CaseForFkOfficer(_CaseCore, _SickLeave):
+    """Försäkringskassan, only with the employee's FK consent: meetings, plan, sick leave."""
+
+    audience: Literal["fk_officer"] = "fk_officer"
+    meetings: list[MeetingView]
+
+
+class CaseForFhv(_CaseCore):
+    """Occupational health, only with FHV consent: the medical track (added as it lands)."""
+
+    audience: Literal["fhv"] = "fhv"
+    interventions: list[InterventionView] = Field(description="Medical-track interventions.")
+
+
+CaseView = Annotated[
+    CaseForCoordinator | CaseForManager | CaseForEmployee | CaseForFkOfficer | CaseForFhv,
+    Field(discriminator="audience"),
+]
+
+
+class TimelineEntry(_Response):
+    """A step of the case, without its detail."""
+
+    kind: str
+    stage: Stage
+    occurred_at: datetime
+
+
+class CoordinatorTimelineEntry(TimelineEntry):
+    detail: dict[str, Any]
+
+
+class TimelineForCoordinator(_Response):
+    """Every step, with detail, including the screening, medical, social and violence steps."""
+
+    audience: Literal["coordinator"] = "coordinator"
+    case_id: UUID
+    entries: list[CoordinatorTimelineEntry]
+
+
+class TimelineForParty(_Response):
+    """The steps of the tracks this role may see; detail is never included."""
+
+    audience: Literal["manager", "employee", "fk_officer", "fhv"]
+    case_id: UUID
+    entries: list[TimelineEntry]
+
+
+CaseTimeline = Annotated[TimelineForCoordinator | TimelineForParty, Field(discriminator="audience")]
+
+
+# ---------------------------------------------------------------- case actions
+
+
+class ActionAccepted(_Response):
+    """The workflow accepted the action; `stage` is the case's stage afterwards."""
+
+    case_id: UUID
+    action: str
+    stage: Stage
+    created_ids: list[UUID] = Field(
+        default_factory=list, description="Ids the action created (meeting, interventions)."
+    )
+
+
+# ---------------------------------------------------------------- codec server
+
+
+class CodecPayload(BaseModel):
+    """A Temporal payload in protobuf JSON: metadata values and data are base64."""
+
+    metadata: dict[str, str] = Field(default_factory=dict)
+    data: str = ""
+
+
+class CodecPayloads(BaseModel):
+    payloads: list[CodecPayload]
+
+
+# ---------------------------------------------------------------- errors and health
 
 
 class FieldError(BaseModel):

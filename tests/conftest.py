@@ -29,9 +29,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from api.auth import EmbeddedIssuer
 from core.secrets import Secrets
 from core.settings import Settings
 from core.temporal import data_converter
+from models.api import Role
 from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from store.migrate import ensure_database, upgrade_to_head
 from store.schema import Unit
@@ -218,3 +220,22 @@ async def api(
             transport=transport, base_url="http://rehabflow.test"
         ) as client:
             yield client
+
+
+# ---------------------------------------------------------------- API tokens
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def issuer(settings: Settings) -> EmbeddedIssuer:
+    """The embedded signing key of this test's data dir: its tokens are what `api` accepts."""
+    return EmbeddedIssuer.load_or_create(settings)
+
+
+@pytest.fixture
+def coordinator_headers(issuer: EmbeddedIssuer, unit_code: str) -> dict[str, str]:
+    """Authorization of a coordinator assigned to the test's unit."""
+    return bearer(issuer.mint(Role.COORDINATOR, subject="coordinator-1", units=[unit_code]))

@@ -35,11 +35,16 @@ def _lines(stream: io.StringIO) -> list[dict[str, object]]:
 
 
 async def test_activity_log_lines_carry_case_workflow_activity_and_attempt(
-    json_logs: io.StringIO, api: httpx.AsyncClient, worker: Worker, unit_code: str
+    json_logs: io.StringIO,
+    api: httpx.AsyncClient,
+    worker: Worker,
+    unit_code: str,
+    coordinator_headers: dict[str, str],
 ) -> None:
     created = await api.post(
         "/api/v1/cases",
         json={"employee_ref": PIN, "unit_code": unit_code, "trigger": "self_referral"},
+        headers=coordinator_headers,
     )
     case_id = created.json()["case_id"]
     recorded = [line for line in _lines(json_logs) if line.get("event") == "case recorded"]

@@ -100,9 +100,15 @@ def test_make_up_runs_the_engine_and_a_second_start_keeps_every_case(
         check=True,
         capture_output=True,
     )
+    # The dev tokens of the first `make up`, one per role, kept under the data directory.
+    tokens = json.loads(
+        Path(stack_env["REHABFLOW_DATA_DIR"], "auth", "dev-tokens.json").read_text()
+    )
+    coordinator = {"Authorization": f"Bearer {tokens['coordinator']}"}
     created = httpx.post(
         f"{first.api}/api/v1/cases",
         json={"employee_ref": PIN, "unit_code": "HT-1", "trigger": "manager_concern"},
+        headers=coordinator,
         timeout=30,
     )
     assert created.status_code == 201, created.text
@@ -128,7 +134,7 @@ def test_make_up_runs_the_engine_and_a_second_start_keeps_every_case(
 
     stacks.append(second := Stack(stack_env, log))
     second.wait_ready()
-    again = httpx.get(f"{second.api}/api/v1/cases/{case_id}", timeout=10)
+    again = httpx.get(f"{second.api}/api/v1/cases/{case_id}", headers=coordinator, timeout=10)
     assert again.status_code == 200
     assert again.json()["stage"] == "identified"
     # The workflow itself survived too: it still answers queries after the restart.

@@ -1,26 +1,55 @@
-"""Cases: manual referral and reading a case from the record store."""
+"""Cases: manual referral, the caller's case list, one case and its timeline, per audience."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import structlog
-from fastapi import APIRouter, HTTPException, status
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from temporalio.service import RPCError
 
-from api.deps import IdentityDep, SessionDep, SettingsDep, TemporalDep
+from api.access import (
+    CASE_READERS,
+    SENSITIVE_CASE_VIEW,
+    case_view,
+    list_item,
+    scope_for,
+    timeline_is_sensitive,
+    timeline_view,
+)
+from api.auth import Caller
+from api.deps import (
+    ContextDep,
+    IdentityDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    audit_refusal,
+    require_roles,
+)
 from api.errors import FieldRejected
+from core.case_start import WAIT_UNTIL_RECORDED, start_case
 from core.identity import InvalidPersonalIdentityNumber, parse_personnummer
-from models.api import CaseCreated, CaseSummary, CreateCaseRequest, Problem, ValidationProblem
-from models.case import CaseInput, Stage, case_workflow_id
-from models.search_attributes import REHAB_STAGE, REHAB_UNIT
+from models.api import (
+    CaseCreated,
+    CasePage,
+    CaseTimeline,
+    CaseView,
+    CreateCaseRequest,
+    Problem,
+    Role,
+    UnitCode,
+    ValidationProblem,
+)
+from models.case import CaseInput, CaseTrigger, Stage
+from store import case_queries
 from store import cases as case_store
+from store.audit import record_access
 from store.employees import pseudonym_for
-from workflows.rehab_case import RehabCaseWorkflow
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 log = structlog.get_logger(__name__)
@@ -29,19 +58,43 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 # How long a referral waits for the worker to record the case before answering anyway.
 _RECORD_WAIT_S = 10.0
 
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No valid bearer token"},
+    403: {"model": Problem, "description": "The caller's role may not do this"},
+    429: {"model": Problem, "description": "Too many requests from this caller (see Retry-After)"},
+}
+_NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such case, or not visible to you"}
+}
+
+Referrer = Annotated[
+    Caller,
+    Depends(require_roles("case.refer", Role.MANAGER, Role.COORDINATOR, Role.EMPLOYEE)),
+]
+Reader = Annotated[Caller, Depends(require_roles("case.read", *CASE_READERS))]
+
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=CaseCreated,
     summary="Open a case on a manual referral (manager concern or self-referral)",
+    description=(
+        "A manager refers an employee of an own unit (`manager_concern`); an employee refers "
+        "themself (`self_referral`, own number only); a coordinator may do both for an "
+        "assigned unit. The personal identity number is validated, mapped to a pseudonym "
+        "and stored only encrypted; Temporal never sees it."
+    ),
     responses={
+        **_AUTH_RESPONSES,
         409: {"model": Problem, "description": "The employee already has an open case"},
         422: {"model": ValidationProblem, "description": "A field was rejected"},
     },
 )
 async def create_case(
     body: CreateCaseRequest,
+    caller: Referrer,
+    context: ContextDep,
     session: SessionDep,
     identity: IdentityDep,
     temporal: TemporalDep,
@@ -53,6 +106,19 @@ async def create_case(
         raise FieldRejected("employee_ref", exc.reason) from None
     if not await case_store.unit_exists(session, body.unit_code):
         raise FieldRejected("unit_code", "no unit with this code is registered")
+    if caller.role is Role.EMPLOYEE:
+        # Only oneself, and only a self-referral; the number must already be this
+        # employee's (compared by lookup hash, nothing is created on a mismatch).
+        own = await case_queries.pseudonym_by_lookup(session, identity.lookup_hash(pin))
+        if body.trigger is not CaseTrigger.SELF_REFERRAL or own != caller.employee_pseudonym:
+            await audit_refusal(context, caller, "case.refer", None)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "an employee may refer only themself")
+    elif caller.role is Role.MANAGER and body.trigger is not CaseTrigger.MANAGER_CONCERN:
+        await audit_refusal(context, caller, "case.refer", None)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a manager refers by manager_concern")
+    elif not caller.covers_unit(body.unit_code):
+        await audit_refusal(context, caller, "case.refer", None)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the unit is not one of yours")
 
     pseudonym = await pseudonym_for(session, identity, pin, body.unit_code)
     if await case_store.open_case_of(session, pseudonym) is not None:
@@ -61,9 +127,8 @@ async def create_case(
     await session.commit()
 
     case_id = uuid.uuid4()
-    workflow_id = case_workflow_id(case_id)
-    handle = await temporal.start_workflow(
-        RehabCaseWorkflow.run,
+    handle = await start_case(
+        temporal,
         CaseInput(
             case_id=case_id,
             employee_pseudonym=pseudonym,
@@ -71,44 +136,116 @@ async def create_case(
             trigger=body.trigger,
             opened_at=datetime.now(UTC),
         ),
-        id=workflow_id,
-        task_queue=settings.temporal.task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(REHAB_STAGE, Stage.IDENTIFIED.value),
-                SearchAttributePair(REHAB_UNIT, body.unit_code),
-            ]
-        ),
-        static_summary=f"Rehabilitation case · unit {body.unit_code} · {body.trigger.value}",
+        settings.temporal.task_queue,
     )
     try:
         # The record store is written by the workflow's first activity; waiting for it
         # means a GET right after this POST finds the case.
-        await asyncio.wait_for(
-            handle.execute_update(RehabCaseWorkflow.wait_until_recorded), _RECORD_WAIT_S
-        )
+        await asyncio.wait_for(handle.execute_update(WAIT_UNTIL_RECORDED), _RECORD_WAIT_S)
     except (TimeoutError, RPCError):
-        log.warning("case started but not yet recorded", workflow_id=workflow_id)
-    log.info("case opened", workflow_id=workflow_id, trigger=body.trigger.value)
+        log.warning("case started but not yet recorded", workflow_id=handle.id)
+    log.info("case opened", workflow_id=handle.id, trigger=body.trigger.value)
     return CaseCreated(case_id=case_id, stage=Stage.IDENTIFIED)
 
 
 @router.get(
-    "/{case_id}",
-    response_model=CaseSummary,
-    summary="One case as the record store holds it",
-    responses={404: {"model": Problem, "description": "No such case"}},
+    "",
+    response_model=CasePage,
+    summary="The cases the caller may see, filtered and paged, from the record store",
+    description=(
+        "Coordinators and managers see the cases of their units, FK officers and occupational "
+        "health the cases with their consent, an employee the own case. Newest first."
+    ),
+    responses=_AUTH_RESPONSES,
 )
-async def get_case(case_id: uuid.UUID, session: SessionDep) -> CaseSummary:
-    case = await case_store.get_case(session, case_id)
-    if case is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
-    return CaseSummary(
-        case_id=case.id,
-        unit_code=case.unit_code,
-        trigger=case.trigger,
-        stage=case.stage,
-        opened_at=case.opened_at,
-        closed_at=case.closed_at,
+async def list_cases(
+    caller: Reader,
+    session: SessionDep,
+    stage: Annotated[Stage | None, Query(description="Only cases in this stage")] = None,
+    unit: Annotated[UnitCode | None, Query(description="Only cases of this unit")] = None,
+    overdue: Annotated[bool | None, Query(description="Only (not) overdue cases")] = None,
+    trigger: Annotated[CaseTrigger | None, Query(description="Only cases opened so")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size")] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Cases to skip")] = 0,
+) -> CasePage:
+    rows, total = await case_queries.list_cases(
+        session,
+        scope_for(caller),
+        case_queries.CaseFilters(
+            stage=stage.value if stage else None,
+            unit_code=unit,
+            overdue=overdue,
+            trigger=trigger.value if trigger else None,
+        ),
+        limit=limit,
+        offset=offset,
     )
+    return CasePage(items=[list_item(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get(
+    "/{case_id}",
+    response_model=CaseView,
+    summary="One case, in the view of the caller's role",
+    description=(
+        "`audience` names the view. Managers never receive screening results, medical or "
+        "social track details or the violence flag; FK officers and occupational health "
+        "only their parts. Coordinator and occupational-health reads are written to the "
+        "access audit, as is every refused attempt."
+    ),
+    responses={**_AUTH_RESPONSES, **_NOT_VISIBLE},
+)
+async def get_case(
+    case_id: uuid.UUID, caller: Reader, context: ContextDep, session: SessionDep
+) -> CaseView:
+    case = await case_queries.visible_case(session, scope_for(caller), case_id)
+    if case is None:
+        await _refuse_not_visible(context, caller, "case.read", case_id)
+    view = await case_view(session, caller.role, case)
+    if (what := SENSITIVE_CASE_VIEW.get(caller.role)) is not None:
+        await _audit_read(session, caller, case_id, what)
+    return view
+
+
+@router.get(
+    "/{case_id}/timeline",
+    response_model=CaseTimeline,
+    summary="The case's steps, limited to the tracks the caller's role may see",
+    description=(
+        "The coordinator sees every step with its detail; the others see the steps of their "
+        "tracks without detail (managers: meetings, sick leave, plan, work-oriented; FK: "
+        "meetings, sick leave, plan; occupational health: medical). Steps of a kind no rule "
+        "knows are shown to the coordinator only."
+    ),
+    responses={**_AUTH_RESPONSES, **_NOT_VISIBLE},
+)
+async def get_timeline(
+    case_id: uuid.UUID, caller: Reader, context: ContextDep, session: SessionDep
+) -> CaseTimeline:
+    case = await case_queries.visible_case(session, scope_for(caller), case_id)
+    if case is None:
+        await _refuse_not_visible(context, caller, "timeline.read", case_id)
+    view = timeline_view(caller.role, case, await case_queries.timeline_of(session, case_id))
+    if timeline_is_sensitive(caller.role):
+        await _audit_read(session, caller, case_id, "timeline.read")
+    return view
+
+
+async def _audit_read(session: SessionDep, caller: Caller, case_id: uuid.UUID, what: str) -> None:
+    # Same transaction as the read: if the audit row cannot be written, nothing is returned.
+    await record_access(
+        session,
+        subject=caller.subject,
+        role=caller.role.value,
+        case_id=case_id,
+        what=what,
+        allowed=True,
+    )
+    await session.commit()
+
+
+async def _refuse_not_visible(
+    context: ContextDep, caller: Caller, what: str, case_id: uuid.UUID
+) -> NoReturn:
+    await audit_refusal(context, caller, what, case_id)
+    raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")

@@ -1,0 +1,278 @@
+"""Need-to-know, in one place: which cases a role sees, which fields, which timeline steps.
+
+Object level: `scope_for` turns the caller into a SQL scope, so an invisible case is a 404.
+Field level: `case_view` builds the audience's own response model.
+Function level: each router names the roles of an endpoint with `require_roles`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Caller
+from models.api import (
+    CaseForCoordinator,
+    CaseForEmployee,
+    CaseForFhv,
+    CaseForFkOfficer,
+    CaseForManager,
+    CaseListItem,
+    CaseTimeline,
+    CaseView,
+    ConsentView,
+    CoordinatorTimelineEntry,
+    InterventionView,
+    MeetingView,
+    Role,
+    ScreeningView,
+    TimelineEntry,
+    TimelineForCoordinator,
+    TimelineForParty,
+)
+from models.case import CaseTrigger, ConsentParty, Stage
+from models.case import Track as TrackName
+from store import case_queries
+from store.case_queries import CaseScope
+from store.schema import Case, CaseConsent, CaseEvent, CaseIntervention, Meeting
+
+# Roles that read case content at all; admin and hr_system never do.
+CASE_READERS = frozenset({Role.EMPLOYEE, Role.MANAGER, Role.COORDINATOR, Role.FK_OFFICER, Role.FHV})
+
+
+def scope_for(caller: Caller) -> CaseScope:
+    match caller.role:
+        case Role.COORDINATOR | Role.MANAGER:
+            return CaseScope(units=None if caller.all_units else caller.units)
+        case Role.EMPLOYEE:
+            return CaseScope(employee_pseudonym=caller.employee_pseudonym)
+        case Role.FK_OFFICER:
+            return CaseScope(consent_party=ConsentParty.FK.value)
+        case Role.FHV:
+            # DESIGN: "engaged and consented"; engagement is not recorded yet, consent is.
+            return CaseScope(consent_party=ConsentParty.FHV.value)
+        case _:
+            return CaseScope(nothing=True)
+
+
+# ---------------------------------------------------------------- the case, per audience
+
+# Reads of these views are written to the access audit: they hold (or will hold) screening,
+# violence, medical or social data.
+SENSITIVE_CASE_VIEW = {Role.COORDINATOR: "case.full", Role.FHV: "case.medical"}
+
+
+def list_item(case: Case) -> CaseListItem:
+    return CaseListItem(
+        case_id=case.id,
+        unit_code=case.unit_code,
+        trigger=CaseTrigger(case.trigger),
+        stage=Stage(case.stage),
+        overdue=case.overdue,
+        next_deadline_kind=case.next_deadline_kind,
+        next_deadline_on=case.next_deadline_on,
+        opened_at=case.opened_at,
+        closed_at=case.closed_at,
+    )
+
+
+def _consents(rows: Sequence[CaseConsent]) -> list[ConsentView]:
+    return [
+        ConsentView(party=ConsentParty(r.party), given=r.given, recorded_at=r.recorded_at)
+        for r in rows
+    ]
+
+
+def _meetings(rows: Sequence[Meeting]) -> list[MeetingView]:
+    return [MeetingView(starts_at=m.starts_at, ends_at=m.ends_at, status=m.status) for m in rows]
+
+
+def _interventions(rows: Sequence[CaseIntervention]) -> list[InterventionView]:
+    return [
+        InterventionView(
+            intervention_id=r.id,
+            track=TrackName(r.track),
+            kind=r.kind,
+            owner=r.owner,
+            due_on=r.due_on,
+            status=r.status,
+            outcome=r.outcome,
+        )
+        for r in rows
+    ]
+
+
+# The intervention tracks each audience sees; None means all of them.
+INTERVENTION_TRACKS: dict[Role, frozenset[str] | None] = {
+    Role.COORDINATOR: None,
+    Role.MANAGER: frozenset({TrackName.WORK_ORIENTED.value}),
+    Role.FHV: frozenset({TrackName.MEDICAL.value}),
+}
+
+
+async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
+    """The case as `role` may see it. Each audience loads, and its model lists, only its
+    own sections: restricted data is never even read for a role that may not see it."""
+    q = case_queries
+    core = {
+        "case_id": case.id,
+        "stage": Stage(case.stage),
+        "opened_at": case.opened_at,
+        "closed_at": case.closed_at,
+    }
+    sick_leave = {
+        "sick_start": case.sick_start,
+        "expected_end": case.expected_end,
+        "relapse_count": case.relapse_count,
+    }
+    deadlines = {
+        "next_deadline_kind": case.next_deadline_kind,
+        "next_deadline_on": case.next_deadline_on,
+    }
+    match role:
+        case Role.COORDINATOR | Role.MANAGER:
+            manager = CaseForManager(
+                **core,
+                **sick_leave,
+                **deadlines,
+                unit_code=case.unit_code,
+                trigger=CaseTrigger(case.trigger),
+                overdue=case.overdue,
+                outcome=case.outcome,
+                meetings=_meetings(await q.meetings_of(session, case.id)),
+                interventions=_interventions(
+                    await q.interventions_of(session, case.id, INTERVENTION_TRACKS[role])
+                ),
+            )
+            if role is Role.MANAGER:
+                return manager
+            return CaseForCoordinator(
+                **manager.model_dump(exclude={"audience"}),
+                policy_id=case.policy_id,
+                policy_version=case.policy_version,
+                consents=_consents(await q.consents_of(session, case.id)),
+                screenings=[
+                    ScreeningView.model_validate(r, from_attributes=True)
+                    for r in await q.screenings_of(session, case.id)
+                ],
+                violence_disclosed=await q.violence_disclosed(session, case.id),
+            )
+        case Role.EMPLOYEE:
+            return CaseForEmployee(
+                **core,
+                **deadlines,
+                trigger=CaseTrigger(case.trigger),
+                consents=_consents(await q.consents_of(session, case.id)),
+                meetings=_meetings(await q.meetings_of(session, case.id)),
+            )
+        case Role.FK_OFFICER:
+            return CaseForFkOfficer(
+                **core, **sick_leave, meetings=_meetings(await q.meetings_of(session, case.id))
+            )
+        case Role.FHV:
+            return CaseForFhv(
+                **core,
+                interventions=_interventions(
+                    await q.interventions_of(session, case.id, INTERVENTION_TRACKS[role])
+                ),
+            )
+    raise ValueError(f"role {role} reads no case content")
+
+
+# ---------------------------------------------------------------- timeline, per audience
+
+
+class Track(StrEnum):
+    GENERAL = "general"
+    CONSENT = "consent"
+    MEETING = "meeting"
+    SICK_LEAVE = "sick_leave"
+    PLAN = "plan"
+    WORK = "work"
+    MEDICAL = "medical"
+    SOCIAL = "social"
+    SCREENING = "screening"
+    VIOLENCE = "violence"
+    # A step no rule knows yet: coordinator only, until someone decides otherwise.
+    RESTRICTED = "restricted"
+
+
+_GENERAL_KINDS = frozenset(
+    {"case_opened", "case_closed", "case_reopened", "stage_changed", "relapse_recorded"}
+)
+_PREFIXES: tuple[tuple[str, Track], ...] = (
+    ("violence", Track.VIOLENCE),
+    ("screening", Track.SCREENING),
+    ("medical", Track.MEDICAL),
+    ("social", Track.SOCIAL),
+    ("consent", Track.CONSENT),
+    ("joint_meeting", Track.MEETING),
+    ("meeting", Track.MEETING),
+    ("sick_leave", Track.SICK_LEAVE),
+    ("plan", Track.PLAN),
+    ("return_to_work", Track.WORK),
+    ("work", Track.WORK),
+)
+_TRACK_DETAIL = {
+    "medical": Track.MEDICAL,
+    "social": Track.SOCIAL,
+    "work": Track.WORK,
+    "work_oriented": Track.WORK,
+}
+
+VISIBLE_TRACKS: dict[Role, frozenset[Track]] = {
+    Role.COORDINATOR: frozenset(Track),
+    Role.MANAGER: frozenset(
+        {Track.GENERAL, Track.MEETING, Track.SICK_LEAVE, Track.PLAN, Track.WORK}
+    ),
+    Role.EMPLOYEE: frozenset(
+        {Track.GENERAL, Track.CONSENT, Track.MEETING, Track.SICK_LEAVE, Track.PLAN, Track.WORK}
+    ),
+    Role.FK_OFFICER: frozenset({Track.GENERAL, Track.MEETING, Track.SICK_LEAVE, Track.PLAN}),
+    Role.FHV: frozenset({Track.GENERAL, Track.MEDICAL}),
+}
+SENSITIVE_TRACKS = frozenset(
+    {Track.MEDICAL, Track.SOCIAL, Track.SCREENING, Track.VIOLENCE, Track.RESTRICTED}
+)
+
+
+def track_of(event: CaseEvent) -> Track:
+    """Which track a step belongs to; an intervention's own `track` detail decides first."""
+    if event.kind in _GENERAL_KINDS:
+        return Track.GENERAL
+    by_detail = _TRACK_DETAIL.get(str((event.detail or {}).get("track", "")))
+    if by_detail is not None:
+        return by_detail
+    for prefix, track in _PREFIXES:
+        if event.kind.startswith(prefix):
+            return track
+    return Track.RESTRICTED
+
+
+def timeline_is_sensitive(role: Role) -> bool:
+    return bool(VISIBLE_TRACKS.get(role, frozenset()) & SENSITIVE_TRACKS)
+
+
+def timeline_view(role: Role, case: Case, events: Sequence[CaseEvent]) -> CaseTimeline:
+    visible = VISIBLE_TRACKS[role]
+    shown = [e for e in events if track_of(e) in visible]
+    if role is Role.COORDINATOR:
+        return TimelineForCoordinator(
+            case_id=case.id,
+            entries=[
+                CoordinatorTimelineEntry(
+                    kind=e.kind, stage=Stage(e.stage), occurred_at=e.occurred_at, detail=e.detail
+                )
+                for e in shown
+            ],
+        )
+    return TimelineForParty(
+        audience=role.value,
+        case_id=case.id,
+        entries=[
+            TimelineEntry(kind=e.kind, stage=Stage(e.stage), occurred_at=e.occurred_at)
+            for e in shown
+        ],
+    )

@@ -1,0 +1,262 @@
+"""Case actions: `POST /api/v1/cases/{case_id}/<action>`, each mapped to a workflow update.
+
+`execute_case_action` is the one path every action takes: function level (role, and for
+some actions the track in the body), object level (a case the caller may not see is 404),
+the access audit for sensitive actions, then `execute_update`. A validator's rejection is
+409 with the workflow's reason; the case does not change.
+
+Exposing an action is one `expose(...)` line. (No `from __future__ import annotations`
+here: `expose` builds endpoints whose body type is a runtime value FastAPI must see.)
+"""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.access import scope_for
+from api.auth import Caller
+from api.deps import CallerDep, ContextDep, SessionDep, audit_refusal
+from models.actions import (
+    AddIntervention,
+    BookJointMeeting,
+    CancelIntervention,
+    CaseActionResult,
+    CloseCase,
+    CompleteIntervention,
+    RecordConsent,
+    RecordDeadlineMet,
+    RecordMeetingOutcome,
+    RecordReturnToWorkStep,
+    RecordScreeningResult,
+    ReportSickLeave,
+    SetPlan,
+    SetSickLeave,
+)
+from models.api import ActionAccepted, Problem, Role, ValidationProblem
+from models.case import Track
+from store import case_queries
+from store.audit import record_access
+from store.schema import CaseIntervention
+
+router = APIRouter(prefix="/api/v1/cases", tags=["case actions"])
+
+# Function level by body: (caller, body, session, case_id) -> may this caller do it?
+BodyCheck = Callable[[Caller, Any, AsyncSession, uuid.UUID], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class CaseAction:
+    """One human action on a case: the workflow update it runs and who may run it."""
+
+    update: str  # the workflow update's name
+    input_model: type[BaseModel]
+    roles: frozenset[Role]
+    # Sensitive actions (screening, medical/social track, violence) are audited.
+    sensitive: bool = False
+    # Extra rules for roles that may take the action only for some bodies (e.g. a track).
+    body_check: BodyCheck | None = None
+    # Roles the body check does not apply to (they may take every form of the action).
+    unrestricted: frozenset[Role] = field(default_factory=lambda: frozenset({Role.COORDINATOR}))
+
+
+async def execute_case_action(
+    action: CaseAction,
+    case_id: uuid.UUID,
+    body: BaseModel,
+    caller: Caller,
+    context: ContextDep,
+    session: AsyncSession,
+) -> ActionAccepted:
+    """Authorise, audit and run one case action; see the module docstring."""
+    what = f"action.{action.update}"
+    if caller.role not in action.roles:
+        await audit_refusal(context, caller, what, case_id)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not take this action")
+    case = await case_queries.visible_case(session, scope_for(caller), case_id)
+    if case is None:
+        await audit_refusal(context, caller, what, case_id)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+    if (
+        action.body_check is not None
+        and caller.role not in action.unrestricted
+        and not await action.body_check(caller, body, session, case_id)
+    ):
+        await audit_refusal(context, caller, what, case_id)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not take this action here")
+    if action.sensitive:
+        await record_access(
+            session,
+            subject=caller.subject,
+            role=caller.role.value,
+            case_id=case_id,
+            what=what,
+            allowed=True,
+        )
+    # End the read transaction (with its audit row) before waiting on Temporal.
+    await session.commit()
+
+    handle = context.temporal.get_workflow_handle(case.workflow_id)
+    try:
+        result = await handle.execute_update(action.update, body, result_type=CaseActionResult)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        reason = cause.message if isinstance(cause, ApplicationError) else "the action was rejected"
+        raise HTTPException(status.HTTP_409_CONFLICT, reason) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, "the case no longer takes actions"
+            ) from None
+        raise
+    return ActionAccepted(
+        case_id=case_id,
+        action=action.update,
+        stage=result.stage,
+        created_ids=list(result.created_ids),
+    )
+
+
+# ---------------------------------------------------------------- who may do what
+
+
+async def _intervention_track_is_own(
+    caller: Caller, body: Any, session: AsyncSession, case_id: uuid.UUID
+) -> bool:
+    track = getattr(getattr(body, "intervention", None), "track", None)
+    if track is None:  # complete/cancel name an existing intervention by id
+        stored = await session.scalar(
+            select(CaseIntervention.track).where(
+                CaseIntervention.id == body.intervention_id, CaseIntervention.case_id == case_id
+            )
+        )
+        track = Track(stored) if stored is not None else None
+    return track == _OWN_TRACK.get(caller.role)
+
+
+_OWN_TRACK = {Role.MANAGER: Track.WORK_ORIENTED, Role.FHV: Track.MEDICAL}
+_C, _M, _E, _FK, _FHV = Role.COORDINATOR, Role.MANAGER, Role.EMPLOYEE, Role.FK_OFFICER, Role.FHV
+_TRACK_ROLES = frozenset({_C, _M, _FHV})
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No valid bearer token"},
+    403: {"model": Problem, "description": "The caller's role may not take this action"},
+    404: {"model": Problem, "description": "No such case, or not visible to you"},
+    409: {"model": Problem, "description": "The case's workflow rejected the action (reason)"},
+    422: {"model": ValidationProblem, "description": "A field was rejected"},
+    429: {"model": Problem, "description": "Too many requests from this caller"},
+}
+
+
+def expose(action: CaseAction, summary: str) -> CaseAction:
+    """Add `POST /api/v1/cases/{case_id}/<update-with-dashes>` for `action`."""
+    body_model = action.input_model
+
+    async def endpoint(
+        case_id: uuid.UUID,
+        body: body_model,  # type: ignore[valid-type]
+        caller: CallerDep,
+        context: ContextDep,
+        session: SessionDep,
+    ) -> ActionAccepted:
+        return await execute_case_action(action, case_id, body, caller, context, session)
+
+    endpoint.__name__ = action.update
+    roles = ", ".join(sorted(r.value for r in action.roles))
+    router.add_api_route(
+        f"/{{case_id}}/{action.update.replace('_', '-')}",
+        endpoint,
+        methods=["POST"],
+        response_model=ActionAccepted,
+        summary=summary,
+        description=f"Runs the case workflow's update `{action.update}`. Roles: {roles}."
+        + (" Written to the access audit." if action.sensitive else "")
+        + (
+            " Managers and occupational health only for their own track."
+            if action.body_check is _intervention_track_is_own
+            else ""
+        ),
+        responses=_RESPONSES,
+        operation_id=action.update,
+    )
+    return action
+
+
+RECORD_CONSENT = expose(
+    CaseAction("record_consent", RecordConsent, frozenset({_C, _E})),
+    "Give or withdraw the employee's consent for an outside party",
+)
+BOOK_JOINT_MEETING = expose(
+    CaseAction("book_joint_meeting", BookJointMeeting, frozenset({_C})), "Book the joint meeting"
+)
+RECORD_MEETING_OUTCOME = expose(
+    CaseAction(
+        "record_meeting_outcome", RecordMeetingOutcome, frozenset({_C, _FK}), sensitive=True
+    ),
+    "Record who attended the joint meeting and the needs found per track",
+)
+RECORD_SCREENING_RESULT = expose(
+    CaseAction("record_screening_result", RecordScreeningResult, frozenset({_C}), sensitive=True),
+    "Record scored screening instruments (coordinator only)",
+)
+SET_PLAN = expose(
+    CaseAction("set_plan", SetPlan, frozenset({_C}), sensitive=True),
+    "Set or revise the return-to-work plan",
+)
+ADD_INTERVENTION = expose(
+    CaseAction(
+        "add_intervention",
+        AddIntervention,
+        _TRACK_ROLES,
+        sensitive=True,
+        body_check=_intervention_track_is_own,
+    ),
+    "Add an intervention to the plan",
+)
+COMPLETE_INTERVENTION = expose(
+    CaseAction(
+        "complete_intervention",
+        CompleteIntervention,
+        _TRACK_ROLES,
+        sensitive=True,
+        body_check=_intervention_track_is_own,
+    ),
+    "Complete an intervention with its outcome",
+)
+CANCEL_INTERVENTION = expose(
+    CaseAction(
+        "cancel_intervention",
+        CancelIntervention,
+        _TRACK_ROLES,
+        sensitive=True,
+        body_check=_intervention_track_is_own,
+    ),
+    "Cancel an open intervention",
+)
+RECORD_RETURN_TO_WORK_STEP = expose(
+    CaseAction("record_return_to_work_step", RecordReturnToWorkStep, frozenset({_C, _M})),
+    "Record a graded return to work (25/50/75/100%)",
+)
+REPORT_SICK_LEAVE = expose(
+    CaseAction("report_sick_leave", ReportSickLeave, frozenset({_C, _M})),
+    "Report new sick leave after the return to work (a relapse)",
+)
+SET_SICK_LEAVE = expose(
+    CaseAction("set_sick_leave", SetSickLeave, frozenset({_C, _M})),
+    "Record or correct the sick leave's start and expected end",
+)
+RECORD_DEADLINE_MET = expose(
+    CaseAction("record_deadline_met", RecordDeadlineMet, frozenset({_C, _M})),
+    "Record that a deadline's obligation was fulfilled",
+)
+CLOSE_CASE = expose(
+    CaseAction("close_case", CloseCase, frozenset({_C})), "Close the case with its outcome"
+)

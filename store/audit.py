@@ -1,0 +1,35 @@
+"""The access audit: one append-only row per sensitive read and per refused attempt."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.schema import AccessAudit
+
+
+async def record_access(
+    session: AsyncSession,
+    *,
+    subject: str,
+    role: str,
+    case_id: uuid.UUID | None,
+    what: str,
+    allowed: bool,
+) -> None:
+    """Add the row to the session's transaction: it commits (or not) with the read itself."""
+    await session.execute(
+        insert(AccessAudit).values(
+            subject=subject, role=role, case_id=case_id, what=what, allowed=allowed
+        )
+    )
+
+
+async def audit_rows(session: AsyncSession, case_id: uuid.UUID | None = None) -> list[AccessAudit]:
+    """The audit trail, oldest first; of one case when `case_id` is given."""
+    query = select(AccessAudit).order_by(AccessAudit.id)
+    if case_id is not None:
+        query = query.where(AccessAudit.case_id == case_id)
+    return list((await session.scalars(query)).all())

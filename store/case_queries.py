@@ -1,0 +1,141 @@
+"""Read side of the case projection for the API: scoped lists, one case, consents, timeline.
+
+Every query takes a `CaseScope`, so a caller's visibility is applied inside the SQL and a
+case outside it is indistinguishable from one that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.schema import (
+    Case,
+    CaseConsent,
+    CaseEvent,
+    CaseIntervention,
+    Employee,
+    Meeting,
+    Screening,
+    ViolenceDisclosure,
+)
+
+
+@dataclass(frozen=True)
+class CaseScope:
+    """Which cases a caller may see. All given conditions must hold; `nothing` sees none."""
+
+    units: frozenset[str] | None = None  # None: no unit restriction
+    employee_pseudonym: uuid.UUID | None = None
+    consent_party: str | None = None  # the case must have this party's consent given
+    nothing: bool = False
+
+    def predicate(self) -> ColumnElement[bool]:
+        if self.nothing:
+            return false()
+        conditions: list[ColumnElement[bool]] = []
+        if self.units is not None:
+            conditions.append(Case.unit_code.in_(sorted(self.units)))
+        if self.employee_pseudonym is not None:
+            conditions.append(Case.employee_pseudonym == self.employee_pseudonym)
+        if self.consent_party is not None:
+            conditions.append(
+                exists().where(
+                    CaseConsent.case_id == Case.id,
+                    CaseConsent.party == self.consent_party,
+                    CaseConsent.given.is_(True),
+                )
+            )
+        return and_(true(), *conditions)
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    stage: str | None = None
+    unit_code: str | None = None
+    overdue: bool | None = None
+    trigger: str | None = None
+
+
+async def list_cases(
+    session: AsyncSession, scope: CaseScope, filters: CaseFilters, *, limit: int, offset: int
+) -> tuple[Sequence[Case], int]:
+    """One page of visible cases, newest first, and how many match in all."""
+    where = [scope.predicate()]
+    if filters.stage is not None:
+        where.append(Case.stage == filters.stage)
+    if filters.unit_code is not None:
+        where.append(Case.unit_code == filters.unit_code)
+    if filters.overdue is not None:
+        where.append(Case.overdue.is_(filters.overdue))
+    if filters.trigger is not None:
+        where.append(Case.trigger == filters.trigger)
+    total = await session.scalar(select(func.count()).select_from(Case).where(*where))
+    rows = await session.scalars(
+        select(Case)
+        .where(*where)
+        .order_by(Case.opened_at.desc(), Case.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return rows.all(), int(total or 0)
+
+
+async def visible_case(session: AsyncSession, scope: CaseScope, case_id: uuid.UUID) -> Case | None:
+    return await session.scalar(select(Case).where(Case.id == case_id, scope.predicate()))
+
+
+async def consents_of(session: AsyncSession, case_id: uuid.UUID) -> Sequence[CaseConsent]:
+    rows = await session.scalars(
+        select(CaseConsent).where(CaseConsent.case_id == case_id).order_by(CaseConsent.party)
+    )
+    return rows.all()
+
+
+async def timeline_of(session: AsyncSession, case_id: uuid.UUID) -> Sequence[CaseEvent]:
+    rows = await session.scalars(
+        select(CaseEvent)
+        .where(CaseEvent.case_id == case_id)
+        .order_by(CaseEvent.occurred_at, CaseEvent.id)
+    )
+    return rows.all()
+
+
+async def pseudonym_by_lookup(session: AsyncSession, pin_lookup: str) -> uuid.UUID | None:
+    """The pseudonym of a known employee, without creating one for an unknown number."""
+    return await session.scalar(select(Employee.pseudonym).where(Employee.pin_lookup == pin_lookup))
+
+
+async def meetings_of(session: AsyncSession, case_id: uuid.UUID) -> Sequence[Meeting]:
+    rows = await session.scalars(
+        select(Meeting).where(Meeting.case_id == case_id).order_by(Meeting.starts_at)
+    )
+    return rows.all()
+
+
+async def interventions_of(
+    session: AsyncSession, case_id: uuid.UUID, tracks: Collection[str] | None = None
+) -> Sequence[CaseIntervention]:
+    """The case's interventions, of the given tracks only when `tracks` is given."""
+    query = select(CaseIntervention).where(CaseIntervention.case_id == case_id)
+    if tracks is not None:
+        query = query.where(CaseIntervention.track.in_(sorted(tracks)))
+    rows = await session.scalars(query.order_by(CaseIntervention.due_on, CaseIntervention.id))
+    return rows.all()
+
+
+async def screenings_of(session: AsyncSession, case_id: uuid.UUID) -> Sequence[Screening]:
+    """Restricted (coordinator): scored instruments, totals and bands only."""
+    rows = await session.scalars(
+        select(Screening).where(Screening.case_id == case_id).order_by(Screening.administered_at)
+    )
+    return rows.all()
+
+
+async def violence_disclosed(session: AsyncSession, case_id: uuid.UUID) -> bool:
+    """Restricted (coordinator): whether any violence disclosure is recorded for the case."""
+    return bool(await session.scalar(select(exists().where(ViolenceDisclosure.case_id == case_id))))

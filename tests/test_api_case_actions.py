@@ -1,0 +1,81 @@
+"""Case actions through the API: the real workflow's updates, its rejections, and who may act."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.worker import Worker
+
+from api.auth import EmbeddedIssuer
+from models.api import Role
+from store.audit import audit_rows
+from tests.conftest import bearer
+
+PIN = "19811218-9876"
+
+
+async def test_an_action_runs_the_workflow_update_and_a_rejection_is_409_with_the_reason(
+    api: httpx.AsyncClient,
+    worker: Worker,
+    unit_code: str,
+    issuer: EmbeddedIssuer,
+    coordinator_headers: dict[str, str],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    created = await api.post(
+        "/api/v1/cases",
+        json={"employee_ref": PIN, "unit_code": unit_code, "trigger": "manager_concern"},
+        headers=coordinator_headers,
+    )
+    case_id = created.json()["case_id"]
+    fk = bearer(issuer.mint(Role.FK_OFFICER, subject="fk-1"))
+    # Without the employee's consent, FK does not even learn that the case exists.
+    assert (await api.get(f"/api/v1/cases/{case_id}", headers=fk)).status_code == 404
+
+    consent = await api.post(
+        f"/api/v1/cases/{case_id}/record-consent",
+        json={"party": "fk", "given": True},
+        headers=coordinator_headers,
+    )
+    assert consent.status_code == 200, consent.text
+    assert consent.json()["action"] == "record_consent"
+    assert (await api.get(f"/api/v1/cases/{case_id}", headers=fk)).status_code == 200
+
+    again = await api.post(
+        f"/api/v1/cases/{case_id}/record-consent",
+        json={"party": "fk", "given": True},
+        headers=coordinator_headers,
+    )
+    assert again.status_code == 409
+    assert again.json() == {"detail": "consent for fk is already given"}
+
+    manager = bearer(issuer.mint(Role.MANAGER, subject="manager-1", units=[unit_code]))
+    closing = await api.post(
+        f"/api/v1/cases/{case_id}/close-case", json={"outcome": "other"}, headers=manager
+    )
+    assert closing.status_code == 403
+    medical = await api.post(
+        f"/api/v1/cases/{case_id}/add-intervention",
+        json={
+            "intervention": {
+                "track": "medical",
+                "kind": "physiotherapy",
+                "owner": "healthcare",
+                "due_on": "2027-01-15",
+            }
+        },
+        headers=manager,
+    )
+    assert medical.status_code == 403  # a manager acts only on the work-oriented track
+
+    async with sessionmaker() as session:
+        refused = [
+            (r.subject, r.what)
+            for r in await audit_rows(session, uuid.UUID(case_id))
+            if not r.allowed
+        ]
+    assert ("fk-1", "case.read") in refused
+    assert ("manager-1", "action.close_case") in refused
+    assert ("manager-1", "action.add_intervention") in refused
