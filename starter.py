@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import datetime
+from pathlib import Path
 
 from rich.console import Console
 from sqlalchemy.dialects.postgresql import insert
 
 from core.settings import Settings
+from ingestion.csv_import import COLUMNS
 from store.db import create_engine, create_sessionmaker
 from store.schema import Unit
 
@@ -32,12 +35,99 @@ async def add_unit(settings: Settings, code: str, name: str) -> bool:
         await engine.dispose()
 
 
+async def import_absences(settings: Settings, source: Path) -> int:
+    """Stream a payroll CSV through the ingestion path, with a progress bar and a summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from core.codec import KeyRing
+    from core.identity import IdentityProtector
+    from core.secrets import load_secrets
+    from core.temporal import connect
+    from ingestion.absences import AbsenceIngestion
+    from ingestion.csv_import import MalformedFile, count_rows, import_file, rejected_path
+    from models.absence import STOCKHOLM
+
+    secrets = load_secrets(settings)
+    engine = create_engine(settings)
+    try:
+        ingestion = AbsenceIngestion(
+            create_sessionmaker(engine),
+            await connect(settings, secrets),
+            IdentityProtector(
+                KeyRing.from_config(secrets.pin_encryption_keys), secrets.pin_lookup_key
+            ),
+            settings.temporal.task_queue,
+            today=lambda: datetime.now(STOCKHOLM).date(),
+        )
+        columns = (
+            *Progress.get_default_columns()[:1],
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("importing absences", total=count_rows(source))
+            try:
+                summary = await import_file(source, ingestion, lambda n: progress.advance(task, n))
+            except MalformedFile as exc:
+                console.print(f"[red]{source.name}: {exc}[/red]")
+                return 2
+    finally:
+        await engine.dispose()
+    if summary.resumed_from:
+        console.print(f"resumed after row {summary.resumed_from}")
+    console.print(
+        f"accepted {summary.accepted}, duplicate {summary.duplicate}, rejected {summary.rejected}"
+    )
+    if summary.rejected:
+        console.print(f"rejected rows (line, field, reason): {rejected_path(source)}")
+    return 0
+
+
+async def add_contact(settings: Settings, unit: str, role: str, channel: str, address: str) -> int:
+    """Register a unit contact (idempotent); the address is not echoed, it is personal data."""
+    from store.cases import unit_exists
+    from store.contacts import add_unit_contact
+
+    if (channel == "webhook") != address.startswith(("https://", "http://")) or " " in address:
+        console.print("[red]address: an e-mail address, or an http(s) URL for a webhook[/red]")
+        return 2
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine).begin() as session:
+            if not await unit_exists(session, unit):
+                console.print(f"[red]unit {unit} is not registered: run add-unit first[/red]")
+                return 2
+            contact_id = await add_unit_contact(
+                session,
+                unit_code=unit,
+                role=role,  # type: ignore[arg-type]  # argparse choices checked it
+                channel=channel,  # type: ignore[arg-type]
+                address=address,
+            )
+    finally:
+        await engine.dispose()
+    console.print(f"contact {contact_id} registered for {role} in unit {unit}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="starter.py", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     unit = commands.add_parser("add-unit", help="register an organisational unit")
     unit.add_argument("code", help="unit code, e.g. SKV-HEMTJ-1 (letters, digits, . _ -)")
     unit.add_argument("--name", required=True, help="the unit's name")
+    absences = commands.add_parser(
+        "import-absences", help="import a payroll export of absences (CSV), resumably"
+    )
+    absences.add_argument("file", type=Path, help="CSV with columns " + ", ".join(COLUMNS))
+    contact = commands.add_parser(
+        "add-contact", help="register who in a unit receives notifications for a role"
+    )
+    contact.add_argument("unit", help="a registered unit code")
+    contact.add_argument("role", choices=["manager", "coordinator", "fk_officer", "fhv"])
+    contact.add_argument("address", help="e-mail address, or https:// URL with --channel webhook")
+    contact.add_argument("--channel", choices=["email", "webhook"], default="email")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -53,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         created = asyncio.run(add_unit(settings, code, args.name))
         console.print(f"unit {code} {'registered' if created else 'already registered'}")
+    elif args.command == "import-absences":
+        if not args.file.is_file():
+            console.print(f"[red]no such file: {args.file}[/red]")
+            return 2
+        return asyncio.run(import_absences(settings, args.file))
+    elif args.command == "add-contact":
+        return asyncio.run(add_contact(settings, args.unit, args.role, args.channel, args.address))
     return 0
 
 

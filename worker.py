@@ -7,35 +7,57 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
+import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.absences import CaseOpener
+from activities.notifications import NotificationDispatch, build_channels
 from activities.records import CaseRecords
+from core.codec import KeyRing
 from core.logging import LogContextInterceptor, configure_logging
 from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect
+from store.contacts import ContactProtector
 from store.db import create_engine, create_sessionmaker
 from workflows import ALL_WORKFLOWS
+from workflows.notification_dispatcher import ensure_dispatcher_running
 
 log = structlog.get_logger(__name__)
 
 
-def build_activities(sessionmaker: async_sessionmaker[AsyncSession]) -> Sequence[Any]:
+def build_activities(
+    client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> Sequence[Any]:
     records = CaseRecords(sessionmaker)
-    return [records.open_case]
+    case_opener = CaseOpener(sessionmaker, client, task_queue)
+    return [
+        records.open_case,
+        records.record_change,
+        records.record_intervention,
+        records.erase_personal_data,
+        case_opener.open_or_deliver,
+    ]
 
 
 def build_worker(
-    client: Client, task_queue: str, sessionmaker: async_sessionmaker[AsyncSession]
+    client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    notifications: NotificationDispatch | None = None,
 ) -> Worker:
+    activities = list(build_activities(client, task_queue, sessionmaker))
+    if notifications is not None:
+        activities.append(notifications.dispatch_due)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=ALL_WORKFLOWS,
-        activities=build_activities(sessionmaker),
+        activities=activities,
         interceptors=[LogContextInterceptor()],
     )
 
@@ -46,15 +68,28 @@ async def main() -> None:
     secrets = load_secrets(settings)
     engine = create_engine(settings)
     client = await connect(settings, secrets)
-    worker = build_worker(client, settings.temporal.task_queue, create_sessionmaker(engine))
+    sessionmaker = create_sessionmaker(engine)
+    http = httpx.AsyncClient(follow_redirects=False)
+    notifications = NotificationDispatch(
+        sessionmaker,
+        build_channels(settings, http),
+        ContactProtector(KeyRing.from_config(secrets.pin_encryption_keys)),
+        settings.notifications,
+    )
+    worker = build_worker(
+        client, settings.temporal.task_queue, sessionmaker, notifications=notifications
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker started", task_queue=settings.temporal.task_queue)
     async with worker:
+        # Every worker may try; the id-conflict policy keeps the one already running.
+        await ensure_dispatcher_running(client, settings.temporal.task_queue)
         await stop.wait()
         log.info("worker stopping")
+    await http.aclose()
     await engine.dispose()
 
 

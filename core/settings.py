@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +44,79 @@ class ApiSettings(BaseModel):
     port: int = 8000
     # Requests above this size are refused before they are parsed.
     max_body_bytes: int = 1_048_576
+    # Per-caller token bucket (per API process: N processes allow N times the rate).
+    rate_limit_per_minute: int = Field(default=300, ge=1)
+    rate_limit_burst: int = Field(default=60, ge=1)
+    # Browser origins allowed to call the codec server; empty means the embedded
+    # Temporal UI (http://127.0.0.1:<ui_port> and http://localhost:<ui_port>).
+    codec_cors_origins: list[str] = Field(default_factory=list)
+
+
+# Asymmetric signatures only: "none" and shared-secret HMAC algorithms are never accepted.
+_ALLOWED_JWT_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"})
+
+
+class AuthSettings(BaseModel):
+    """Bearer JWTs: from the organisation's OIDC provider, or embedded dev tokens."""
+
+    # "embedded": tokens signed by a key generated under the data directory (`make up`).
+    # "oidc": tokens from the issuer, verified against its JWKS.
+    mode: Literal["embedded", "oidc"] = "embedded"
+    issuer: str = "rehabflow-embedded"
+    audience: str = "rehabflow-api"
+    jwks_url: str | None = None
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
+    # Claim names, so they can match what the identity provider puts in its tokens.
+    role_claim: str = "rehabflow_role"
+    units_claim: str = "rehabflow_units"
+    employee_claim: str = "rehabflow_employee"
+    leeway_s: int = Field(default=30, ge=0, le=300)
+
+    @field_validator("algorithms")
+    @classmethod
+    def _only_asymmetric(cls, value: list[str]) -> list[str]:
+        rejected = [a for a in value if a not in _ALLOWED_JWT_ALGORITHMS]
+        if rejected or not value:
+            raise ValueError(
+                f"algorithms must be a non-empty subset of {sorted(_ALLOWED_JWT_ALGORITHMS)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_needs_jwks(self) -> AuthSettings:
+        if self.mode == "oidc" and not self.jwks_url:
+            raise ValueError("auth.jwks_url is required when auth.mode is 'oidc'")
+        return self
+
+
+class NotificationSettings(BaseModel):
+    """How notifications leave rehabflow; the outbox and its dispatcher use these."""
+
+    # Origin of the links in every message (no path: the link is built from the case id).
+    app_url: str = "http://127.0.0.1:8000"
+    # Where e-mail-channel contacts are delivered: "maildir" (files under the data
+    # directory, the embedded default) or "smtp". Webhook contacts always use the webhook.
+    email_channel: Literal["maildir", "smtp"] = "maildir"
+    # None means "<data_dir>/maildir".
+    maildir_path: Path | None = None
+    from_address: str = "rehabflow@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_start_tls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    # HMAC key of the webhook signature header; required when a webhook contact exists.
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # After this many failed attempts a notification is dead-lettered.
+    max_attempts: int = Field(default=8, ge=1)
+    # Exponential backoff: first retry after `backoff_initial_s`, doubling up to the max.
+    backoff_initial_s: float = Field(default=30.0, gt=0)
+    backoff_max_s: float = Field(default=3600.0, gt=0)
+    # How often the dispatcher looks for due notifications, and how many per round.
+    poll_interval_s: float = Field(default=5.0, gt=0)
+    batch_size: int = Field(default=50, ge=1, le=1000)
 
 
 class LogSettings(BaseModel):
@@ -74,6 +147,12 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @property
+    def maildir_path(self) -> Path:
+        return self.notifications.maildir_path or self.data_dir.resolve() / "maildir"
 
     @property
     def embedded_pgdata(self) -> Path:

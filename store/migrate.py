@@ -42,7 +42,7 @@ async def upgrade_to_head(url: str) -> None:
     def _upgrade(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.upgrade(config, "heads")
+        command.upgrade(config, "head")
 
     try:
         async with engine.begin() as conn:

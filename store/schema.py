@@ -9,8 +9,11 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -84,6 +87,10 @@ class Case(Base):
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     closed_at: Mapped[datetime | None]
+    # Case lifecycle (issue 3): the next joint meeting, the long-term track, erasure.
+    next_meeting_at: Mapped[datetime | None]
+    long_term: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    erased_at: Mapped[datetime | None]
 
 
 class CaseConsent(Base):
@@ -112,3 +119,244 @@ class CaseEvent(Base):
     occurred_at: Mapped[datetime]
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class AbsenceEvent(Base):
+    """An absence reported by HR/payroll, stored once per event id before a monitor hears of it."""
+
+    __tablename__ = "absence_events"
+    __table_args__ = (Index("ix_absence_events_employee_start", "employee_pseudonym", "start"),)
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    employee_pseudonym: Mapped[uuid.UUID] = mapped_column(ForeignKey("employees.pseudonym"))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    kind: Mapped[str] = mapped_column(String(16))
+    start: Mapped[date]
+    end: Mapped[date | None]
+    extent: Mapped[int] = mapped_column(Integer)
+    expected_end: Mapped[date | None]
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Set once the employee's monitor has the event; unset rows are sent again on retry.
+    delivered_at: Mapped[datetime | None]
+    # An ongoing absence reported again with the same start (now with its end) replaces it.
+    superseded_by: Mapped[str | None] = mapped_column(String(64))
+
+
+# ---------------------------------------------------------------- notifications (issue 4)
+
+# Roles that are reached through a unit's contact list; the employee is reached through
+# their own protected contact (EmployeeContact).
+UNIT_CONTACT_ROLES = ("manager", "coordinator", "fk_officer", "fhv")
+CONTACT_CHANNELS = ("email", "webhook")
+NOTIFICATION_STATUSES = ("pending", "sending", "delivered", "dead_letter", "no_recipient")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
+
+
+class UnitContact(Base):
+    """Who in a unit receives notifications for a role, and over which channel.
+
+    Work addresses of staff, not case data; the employee's own address is elsewhere.
+    """
+
+    __tablename__ = "unit_contacts"
+    __table_args__ = (
+        UniqueConstraint("unit_code", "role", "channel", "address"),
+        CheckConstraint(_one_of("role", UNIT_CONTACT_ROLES), name="role"),
+        CheckConstraint(_one_of("channel", CONTACT_CHANNELS), name="channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class EmployeeContact(Base):
+    """The employee's own address, encrypted like the personal identity number.
+
+    Deleting this row is the erasure of the contact; outbox rows point here by pseudonym
+    and never copy the address, so a pending notification to an erased contact dead-letters.
+    """
+
+    __tablename__ = "employee_contacts"
+    __table_args__ = (CheckConstraint(_one_of("channel", CONTACT_CHANNELS), name="channel"),)
+
+    employee_pseudonym: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("employees.pseudonym"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    address_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Notification(Base):
+    """The outbox: one row per notification and recipient, written with the fact it reports.
+
+    Only neutral fields are stored; the message is composed at delivery time from them.
+    `last_error` holds a channel's DeliveryError.reason, which carries no personal data.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", NOTIFICATION_STATUSES), name="status"),
+        Index("ix_notifications_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    # The caller's key (one fact, one role); delivery_key adds the recipient and is unique.
+    idempotency_key: Mapped[str] = mapped_column(String(200), index=True)
+    delivery_key: Mapped[str] = mapped_column(String(200), unique=True)
+    notification_type: Mapped[str] = mapped_column(String(40))
+    recipient_role: Mapped[str] = mapped_column(String(16))
+    unit_contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("unit_contacts.id", ondelete="SET NULL")
+    )
+    employee_pseudonym: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("employees.pseudonym")
+    )
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(32))
+    due_on: Mapped[date | None] = mapped_column(Date)
+    deadline_kind: Mapped[str | None] = mapped_column(String(64))
+    meeting_id: Mapped[uuid.UUID | None]
+    meeting_starts_at: Mapped[datetime | None]
+    meeting_ends_at: Mapped[datetime | None]
+    meeting_sequence: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    delivered_at: Mapped[datetime | None]
+
+
+# ---------------------------------------------------------------- meetings and screening
+
+
+class Meeting(Base):
+    """A joint meeting of a case; `step_key` makes the booking idempotent."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (UniqueConstraint("workflow_id", "step_key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    step_key: Mapped[str] = mapped_column(String(128))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    # iCalendar SEQUENCE: grows with each reschedule or cancellation.
+    sequence: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(String(16), server_default="booked")
+    reinforced_support: Mapped[bool | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class MeetingParticipant(Base):
+    """Who is invited to and attended a meeting, by role: the parties, not their names."""
+
+    __tablename__ = "meeting_participants"
+
+    meeting_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meetings.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    attended: Mapped[bool | None]
+
+
+class Screening(Base):
+    """A scored instrument: totals and bands only, never the answers (coordinator-only)."""
+
+    __tablename__ = "screenings"
+    __table_args__ = (UniqueConstraint("workflow_id", "step_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    step_key: Mapped[str] = mapped_column(String(128))
+    instrument_id: Mapped[str] = mapped_column(String(64))
+    instrument_version: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    band: Mapped[str] = mapped_column(String(32))
+    risk_level: Mapped[str] = mapped_column(String(16))
+    administered_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ViolenceDisclosure(Base):
+    """Restricted: that a disclosure was made, and when. No free text, no answers, no score.
+
+    Kept apart from `screenings` so that access can be granted, audited and erased on its own.
+    """
+
+    __tablename__ = "violence_disclosures"
+    __table_args__ = (UniqueConstraint("workflow_id", "step_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    step_key: Mapped[str] = mapped_column(String(128))
+    disclosed_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# ---------------------------------------------------------------- access audit (issue 5)
+
+
+class AccessAudit(Base):
+    """Append-only: who read (or was refused) what of which case. A trigger in the database
+    refuses UPDATE and DELETE (`access_audit_append_only`); no personal data beyond the
+    caller's own subject."""
+
+    __tablename__ = "access_audit"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    subject: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    # No foreign key: refused attempts on unknown ids are recorded too, and erasing a case
+    # must not erase the record of who looked at it.
+    case_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    what: Mapped[str] = mapped_column(String(64))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+
+
+# ---------------------------------------------------------------- case lifecycle (issue 3)
+
+
+class CaseDeadline(Base):
+    """The deadlines of a case's current sick period, as its workflow last planned them."""
+
+    __tablename__ = "case_deadlines"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    # pending, due, overdue or met (models.deadlines.DeadlineStatus)
+    status: Mapped[str] = mapped_column(String(16))
+    met_on: Mapped[date | None] = mapped_column(Date)
+
+
+class CaseIntervention(Base):
+    """An intervention of a case's plan; written by its InterventionWorkflow."""
+
+    __tablename__ = "case_interventions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    workflow_id: Mapped[str] = mapped_column(String(64), unique=True)
+    track: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(32))
+    due_on: Mapped[date] = mapped_column(Date)
+    # open, overdue, completed or cancelled (models.case.InterventionStatus)
+    status: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    cancel_reason: Mapped[str | None] = mapped_column(String(32))
+    assigned_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -1,7 +1,21 @@
 """Every workflow type the worker runs."""
 
+from workflows.absence_monitor import AbsenceMonitorWorkflow
+from workflows.intervention import InterventionWorkflow
+from workflows.notification_dispatcher import NotificationDispatcherWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
-ALL_WORKFLOWS: list[type] = [RehabCaseWorkflow]
+ALL_WORKFLOWS: list[type] = [
+    RehabCaseWorkflow,
+    InterventionWorkflow,
+    AbsenceMonitorWorkflow,
+    NotificationDispatcherWorkflow,
+]
 
-__all__ = ["ALL_WORKFLOWS", "RehabCaseWorkflow"]
+__all__ = [
+    "ALL_WORKFLOWS",
+    "AbsenceMonitorWorkflow",
+    "InterventionWorkflow",
+    "NotificationDispatcherWorkflow",
+    "RehabCaseWorkflow",
+]

@@ -1,0 +1,84 @@
+"""Activities of absence monitoring: opening a case, or telling the open one what happened."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from core.case_start import WAIT_UNTIL_RECORDED, start_case
+from models.absence import CaseTriggerRequest, CaseTriggerResult
+from models.case import CaseInput, case_workflow_id
+from store.cases import open_case_of
+from store.schema import CaseEvent
+
+# Case ids opened by a monitor derive from the employee and the trigger, so a retried
+# activity finds the case it already started instead of opening a second one.
+_CASE_ID_NAMESPACE = uuid.UUID("1b3e9f52-4f0c-4a44-9d0e-6a3c1b7e2f10")
+
+
+class CaseOpener:
+    """Given the record store and a Temporal client by the worker."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], client: Client, task_queue: str
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._client = client
+        self._task_queue = task_queue
+
+    @activity.defn
+    async def open_or_deliver(self, request: CaseTriggerRequest) -> CaseTriggerResult:
+        async with self._sessionmaker.begin() as session:
+            case = await open_case_of(session, request.employee_pseudonym)
+            if case is not None:
+                # One open case per employee: later triggers and sick periods go to it.
+                await session.execute(
+                    insert(CaseEvent)
+                    .values(
+                        case_id=case.id,
+                        workflow_id=case.workflow_id,
+                        step_key=f"monitor:{request.trigger_key}",
+                        kind="absence_observed",
+                        stage=case.stage,
+                        occurred_at=datetime.now(UTC),
+                        detail={
+                            "rule": request.trigger.value if request.trigger else "sick_period",
+                            "observed_on": request.observed_on.isoformat(),
+                        },
+                    )
+                    .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
+                )
+                return CaseTriggerResult(case_id=case.id, opened=False)
+        if request.trigger is None:
+            return CaseTriggerResult(case_id=None, opened=False)
+        case_id = uuid.uuid5(
+            _CASE_ID_NAMESPACE, f"{request.employee_pseudonym}:{request.trigger_key}"
+        )
+        try:
+            handle = await start_case(
+                self._client,
+                CaseInput(
+                    case_id=case_id,
+                    employee_pseudonym=request.employee_pseudonym,
+                    unit_code=request.unit_code,
+                    trigger=request.trigger,
+                    opened_at=datetime.now(UTC),
+                    # The case dates its legal deadlines (FK notice, plan) from these.
+                    sick_start=request.sick_start,
+                    expected_end=request.expected_end,
+                ),
+                self._task_queue,
+            )
+        except WorkflowAlreadyStartedError:
+            handle = self._client.get_workflow_handle(case_workflow_id(case_id))
+        # Only once the case is in the record store will the next trigger find it open,
+        # instead of opening a second case for the same employee.
+        await handle.execute_update(WAIT_UNTIL_RECORDED)
+        activity.logger.info("case opened by absence rule", extra={"rule": request.trigger.value})
+        return CaseTriggerResult(case_id=case_id, opened=True)

@@ -1,0 +1,39 @@
+"""Starting a case workflow: the one way the API and the absence monitors open a case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+
+from models.case import CaseInput, CaseResult, Stage, case_workflow_id
+from models.search_attributes import REHAB_STAGE, REHAB_UNIT
+
+# By name, not by class: activities start cases, and the workflow modules import the
+# activities, so importing the workflow class here would close an import cycle.
+CASE_WORKFLOW = "RehabCaseWorkflow"
+WAIT_UNTIL_RECORDED = "wait_until_recorded"
+
+
+async def start_case(
+    client: Client, input: CaseInput, task_queue: str
+) -> WorkflowHandle[Any, CaseResult]:
+    """Start the case's workflow; raises WorkflowAlreadyStartedError if that case exists."""
+    return await client.start_workflow(
+        CASE_WORKFLOW,
+        input,
+        result_type=CaseResult,
+        id=case_workflow_id(input.case_id),
+        task_queue=task_queue,
+        # A case id is never reused, not even after the case is closed and erased.
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(REHAB_STAGE, Stage.IDENTIFIED.value),
+                SearchAttributePair(REHAB_UNIT, input.unit_code),
+            ]
+        ),
+        # Shown in the Temporal UI: unit and trigger only, never who the case is about.
+        static_summary=f"Rehabilitation case · unit {input.unit_code} · {input.trigger.value}",
+    )

@@ -1,0 +1,360 @@
+"""Validate, store and deliver absence events; every event stands or falls on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import structlog
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+
+from core.identity import IdentityProtector, InvalidPersonalIdentityNumber, parse_personnummer
+from models.absence import (
+    AbsenceBatch,
+    AbsenceEventIn,
+    AbsenceRecord,
+    IngestResult,
+    MonitorInput,
+    MonitorState,
+    Rejection,
+    monitor_workflow_id,
+)
+from store.schema import AbsenceEvent, Employee, Unit
+from workflows.absence_monitor import AbsenceMonitorWorkflow
+
+log = structlog.get_logger(__name__)
+
+MAX_BATCH = 1000
+# Signals in flight at once: enough to hide round trips, few enough not to flood Temporal.
+_SIGNAL_CONCURRENCY = 32
+_INSERT_ROWS = 2000
+_EVENT = TypeAdapter(AbsenceEventIn)
+
+
+@dataclass
+class _Candidate:
+    index: int
+    event: AbsenceEventIn
+    lookup: str
+    encrypted: bytes
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    message = str(error["msg"])
+    # pydantic prefixes our own validators' messages; the rule itself is the reason.
+    return message.removeprefix("Value error, ")
+
+
+def _overlaps(a_start: date, a_end: date | None, b_start: date, b_end: date | None) -> bool:
+    return a_start <= (b_end or date.max) and b_start <= (a_end or date.max)
+
+
+class AbsenceIngestion:
+    """The one ingestion path: the API's batches and the CSV importer's chunks both use it."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        client: Client,
+        identity: IdentityProtector,
+        task_queue: str,
+        today: Callable[[], date],
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._client = client
+        self._identity = identity
+        self._task_queue = task_queue
+        self._today = today
+
+    async def ingest(self, raw_events: Sequence[Any], *, first_index: int = 0) -> IngestResult:
+        result = IngestResult()
+        candidates = self._validate(raw_events, first_index, result)
+        async with self._sessionmaker.begin() as session:
+            candidates = await self._known_units_only(session, candidates, result)
+            fresh, resend = await self._split_duplicates(session, candidates, result)
+            accepted, superseded = await self._without_overlaps(session, fresh, result)
+            await self._store(session, accepted, superseded)
+        result.accepted = len(accepted)
+        await self._deliver(resend + [c.event.event_id for c in accepted])
+        return result
+
+    # ------------------------------------------------------------ validation
+
+    def _validate(
+        self, raw_events: Sequence[Any], first_index: int, result: IngestResult
+    ) -> list[_Candidate]:
+        today = self._today()
+        candidates: list[_Candidate] = []
+        for offset, raw in enumerate(raw_events):
+            index = first_index + offset
+            event_id = raw.get("event_id") if isinstance(raw, Mapping) else None
+            try:
+                event = _EVENT.validate_python(raw)
+            except ValidationError as exc:
+                first = exc.errors(include_input=False)[0]
+                field = ".".join(str(p) for p in first["loc"]) or "event"
+                safe_id = None if field == "event_id" or not isinstance(event_id, str) else event_id
+                result.rejected.append(
+                    Rejection(index=index, event_id=safe_id, field=field, reason=_reason(first))
+                )
+                continue
+            try:
+                pin = parse_personnummer(event.employee_ref, today=today)
+            except InvalidPersonalIdentityNumber as exc:
+                result.rejected.append(
+                    Rejection(
+                        index=index,
+                        event_id=event.event_id,
+                        field="employee_ref",
+                        reason=exc.reason,
+                    )
+                )
+                continue
+            candidates.append(
+                _Candidate(
+                    index, event, self._identity.lookup_hash(pin), self._identity.encrypt(pin)
+                )
+            )
+        return candidates
+
+    async def _known_units_only(
+        self, session: AsyncSession, candidates: list[_Candidate], result: IngestResult
+    ) -> list[_Candidate]:
+        codes = {c.event.unit_code for c in candidates}
+        known = set((await session.scalars(select(Unit.code).where(Unit.code.in_(codes)))).all())
+        kept = []
+        for c in candidates:
+            if c.event.unit_code in known:
+                kept.append(c)
+            else:
+                result.rejected.append(
+                    Rejection(
+                        index=c.index,
+                        event_id=c.event.event_id,
+                        field="unit_code",
+                        reason="no unit with this code is registered",
+                    )
+                )
+        return kept
+
+    async def _split_duplicates(
+        self, session: AsyncSession, candidates: list[_Candidate], result: IngestResult
+    ) -> tuple[list[_Candidate], list[str]]:
+        """New events, and stored ones whose delivery to a monitor may not have happened."""
+        ids = [c.event.event_id for c in candidates]
+        stored = dict(
+            (
+                await session.execute(
+                    select(AbsenceEvent.event_id, AbsenceEvent.delivered_at).where(
+                        AbsenceEvent.event_id.in_(ids)
+                    )
+                )
+            ).all()
+        )
+        fresh: list[_Candidate] = []
+        seen: set[str] = set()
+        resend: list[str] = []
+        for c in candidates:
+            event_id = c.event.event_id
+            if event_id in stored or event_id in seen:
+                result.duplicate += 1
+                if event_id in stored and stored[event_id] is None and event_id not in resend:
+                    resend.append(event_id)
+                continue
+            seen.add(event_id)
+            fresh.append(c)
+        return fresh, resend
+
+    async def _without_overlaps(
+        self, session: AsyncSession, candidates: list[_Candidate], result: IngestResult
+    ) -> tuple[list[_Candidate], dict[str, str]]:
+        """Refuse an event overlapping another of the employee's, stored or earlier in the batch.
+
+        One exception: an event with the start of a stored ongoing absence (no end) reports how
+        that absence went on, and replaces it."""
+        if not candidates:
+            return [], {}
+        lookups = {c.lookup for c in candidates}
+        pseudonyms = dict(
+            (
+                await session.execute(
+                    select(Employee.pin_lookup, Employee.pseudonym).where(
+                        Employee.pin_lookup.in_(lookups)
+                    )
+                )
+            ).all()
+        )
+        first = min(c.event.start for c in candidates)
+        last = max((c.event.end or date.max) for c in candidates)
+        stored_rows = (
+            await session.execute(
+                select(
+                    AbsenceEvent.employee_pseudonym,
+                    AbsenceEvent.event_id,
+                    AbsenceEvent.start,
+                    AbsenceEvent.end,
+                ).where(
+                    AbsenceEvent.employee_pseudonym.in_(list(pseudonyms.values())),
+                    AbsenceEvent.superseded_by.is_(None),
+                    AbsenceEvent.start <= last,
+                    or_(AbsenceEvent.end.is_(None), AbsenceEvent.end >= first),
+                )
+            )
+        ).all()
+        by_employee: dict[str, list[tuple[str, date, date | None]]] = defaultdict(list)
+        reverse = {p: lookup for lookup, p in pseudonyms.items() if lookup is not None}
+        for pseudonym, event_id, start, end in stored_rows:
+            by_employee[reverse[pseudonym]].append((event_id, start, end))
+
+        accepted: list[_Candidate] = []
+        superseded: dict[str, str] = {}
+        for c in sorted(candidates, key=lambda c: c.index):
+            existing = by_employee[c.lookup]
+            clashes = [
+                e
+                for e in existing
+                if _overlaps(c.event.start, c.event.end, e[1], e[2])
+                and not (e[2] is None and e[1] == c.event.start)
+            ]
+            if clashes:
+                result.rejected.append(
+                    Rejection(
+                        index=c.index,
+                        event_id=c.event.event_id,
+                        field="start",
+                        reason="overlaps another absence of the same employee",
+                    )
+                )
+                continue
+            replaced = [e for e in existing if e[2] is None and e[1] == c.event.start]
+            for old in replaced:
+                superseded[old[0]] = c.event.event_id
+            by_employee[c.lookup] = [e for e in existing if e not in replaced] + [
+                (c.event.event_id, c.event.start, c.event.end)
+            ]
+            accepted.append(c)
+        return accepted, superseded
+
+    async def _store(
+        self, session: AsyncSession, accepted: list[_Candidate], superseded: dict[str, str]
+    ) -> None:
+        if not accepted:
+            return
+        first_unit: dict[str, tuple[bytes, str]] = {}
+        for c in accepted:
+            first_unit.setdefault(c.lookup, (c.encrypted, c.event.unit_code))
+        await session.execute(
+            insert(Employee)
+            .values(
+                [
+                    {
+                        "pseudonym": uuid.uuid4(),
+                        "pin_lookup": lookup,
+                        "pin_encrypted": enc,
+                        "unit_code": unit,
+                    }
+                    for lookup, (enc, unit) in first_unit.items()
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=[Employee.pin_lookup])
+        )
+        pseudonyms = dict(
+            (
+                await session.execute(
+                    select(Employee.pin_lookup, Employee.pseudonym).where(
+                        Employee.pin_lookup.in_(list(first_unit))
+                    )
+                )
+            ).all()
+        )
+        rows = [
+            {
+                "event_id": c.event.event_id,
+                "employee_pseudonym": pseudonyms[c.lookup],
+                "unit_code": c.event.unit_code,
+                "kind": c.event.kind,
+                "start": c.event.start,
+                "end": c.event.end,
+                "extent": c.event.extent,
+                "expected_end": c.event.expected_end,
+            }
+            for c in accepted
+        ]
+        # asyncpg takes at most 32,767 parameters per statement.
+        for first in range(0, len(rows), _INSERT_ROWS):
+            await session.execute(
+                insert(AbsenceEvent)
+                .values(rows[first : first + _INSERT_ROWS])
+                .on_conflict_do_nothing()
+            )
+        for old, new in superseded.items():
+            await session.execute(
+                update(AbsenceEvent).where(AbsenceEvent.event_id == old).values(superseded_by=new)
+            )
+
+    # ------------------------------------------------------------ delivery
+
+    async def _deliver(self, event_ids: Iterable[str]) -> None:
+        """Signal-with-start each employee's monitor, then mark the events delivered."""
+        ids = list(event_ids)
+        if not ids:
+            return
+        async with self._sessionmaker() as session:
+            rows = (
+                await session.scalars(
+                    select(AbsenceEvent)
+                    .where(AbsenceEvent.event_id.in_(ids))
+                    .order_by(AbsenceEvent.start)
+                )
+            ).all()
+        per_employee: dict[uuid.UUID, list[AbsenceEvent]] = defaultdict(list)
+        for row in rows:
+            per_employee[row.employee_pseudonym].append(row)
+        gate = asyncio.Semaphore(_SIGNAL_CONCURRENCY)
+
+        async def signal(pseudonym: uuid.UUID, events: list[AbsenceEvent]) -> None:
+            batch = AbsenceBatch(
+                unit_code=events[-1].unit_code,
+                records=tuple(
+                    AbsenceRecord(
+                        event_id=e.event_id,
+                        kind=e.kind,
+                        start=e.start,
+                        end=e.end,
+                        extent=e.extent,
+                        expected_end=e.expected_end,
+                    )
+                    for e in events
+                ),
+            )
+            async with gate:
+                await self._client.start_workflow(
+                    AbsenceMonitorWorkflow.run,
+                    MonitorInput(
+                        state=MonitorState(employee_pseudonym=pseudonym, unit_code=batch.unit_code)
+                    ),
+                    id=monitor_workflow_id(pseudonym),
+                    task_queue=self._task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    start_signal="record_absences",
+                    start_signal_args=[batch],
+                    static_summary="Absence monitor",
+                )
+
+        await asyncio.gather(*(signal(p, events) for p, events in per_employee.items()))
+        async with self._sessionmaker.begin() as session:
+            await session.execute(
+                update(AbsenceEvent)
+                .where(AbsenceEvent.event_id.in_(ids), AbsenceEvent.delivered_at.is_(None))
+                .values(delivered_at=datetime.now(UTC))
+            )

@@ -1,0 +1,165 @@
+"""Pure models of absence monitoring: what HR reports, what a monitor keeps, what it fires."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Annotated, Literal
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from models.case import CaseTrigger
+from models.sick_leave import Extent, SickSpell
+
+AbsenceKind = Literal["sick", "care_of_child", "other"]
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+def start_of_day(day: date) -> datetime:
+    """00:00 in Europe/Stockholm on `day`: the instant a day-numbered rule takes effect."""
+    return datetime.combine(day, time.min, tzinfo=STOCKHOLM)
+
+
+def local_date(instant: datetime) -> date:
+    return instant.astimezone(STOCKHOLM).date()
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AbsenceRecord(_Frozen):
+    """One absence as the monitor sees it: pseudonymous, already validated and stored."""
+
+    event_id: str
+    kind: AbsenceKind
+    start: date
+    end: date | None = None
+    extent: Extent = 100
+    expected_end: date | None = None
+
+
+class AbsenceBatch(_Frozen):
+    unit_code: str
+    records: tuple[AbsenceRecord, ...]
+
+
+class MonitorState(BaseModel):
+    """What an employee's monitor carries across continue-as-new: only recent history."""
+
+    employee_pseudonym: UUID
+    unit_code: str
+    policy_id: str = "se-default"
+    policy_version: int = 1
+    spells: list[SickSpell] = Field(default_factory=list)
+    expected_end: date | None = None
+    # Event ids of the kept spells: a redelivered batch changes nothing.
+    seen_event_ids: list[str] = Field(default_factory=list)
+    # Trigger keys already fired, e.g. "long_absence:2026-03-02"; pruned with the spells.
+    fired: list[str] = Field(default_factory=list)
+
+
+class MonitorInput(_Frozen):
+    state: MonitorState
+
+
+class CaseTriggerRequest(_Frozen):
+    """A monitor asks for a case: opened if the employee has none, else told to the open one."""
+
+    employee_pseudonym: UUID
+    unit_code: str
+    # None: news for an open case (a new sick period, an expected end), never a new case.
+    trigger: CaseTrigger | None
+    trigger_key: str
+    observed_on: date
+    sick_start: date | None = None
+    expected_end: date | None = None
+
+
+class CaseTriggerResult(_Frozen):
+    case_id: UUID | None
+    opened: bool
+
+
+class MonitorView(_Frozen):
+    """The `summary` query: counts and dates only."""
+
+    sick_periods: int
+    occasions_in_window: int
+    current_period_start: date | None
+    # When the next day-numbered rule (day 15, day 366) of the current period takes effect.
+    next_rule_on: date | None
+    fired: tuple[str, ...]
+
+
+def monitor_workflow_id(pseudonym: UUID) -> str:
+    return f"absence-{pseudonym}"
+
+
+EventId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
+UnitCode = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+
+
+class AbsenceEventIn(BaseModel):
+    """One absence as HR/payroll reports it. `employee_ref` is a personal identity number."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, hide_input_in_errors=True)
+
+    event_id: EventId = Field(description="The sender's unique id; a repeat is a duplicate.")
+    employee_ref: Annotated[str, StringConstraints(min_length=10, max_length=13)] = Field(
+        description="Personal identity number or coordination number; stored only encrypted."
+    )
+    unit_code: UnitCode
+    kind: AbsenceKind
+    start: date
+    end: date | None = Field(default=None, description="Last day of absence; absent if ongoing.")
+    extent: Literal[25, 50, 75, 100] = 100
+    expected_end: date | None = Field(
+        default=None, description="When the sick leave is expected to end (from the certificate)."
+    )
+
+    @field_validator("end")
+    @classmethod
+    def _end_not_before_start(cls, end: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("start")
+        if end is not None and start is not None and end < start:
+            raise ValueError("the end is before the start")
+        return end
+
+    @field_validator("expected_end")
+    @classmethod
+    def _expected_end_not_before_start(
+        cls, expected_end: date | None, info: ValidationInfo
+    ) -> date | None:
+        start = info.data.get("start")
+        if expected_end is not None and start is not None and expected_end < start:
+            raise ValueError("the expected end is before the start")
+        return expected_end
+
+
+class Rejection(BaseModel):
+    """Why one event (by its position in the batch or file) was not taken: never its values."""
+
+    index: int
+    event_id: str | None
+    field: str
+    reason: str
+
+
+class IngestResult(BaseModel):
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: list[Rejection] = Field(default_factory=list)

@@ -1,0 +1,368 @@
+"""Early identification: absence events in, cases out, exactly on the policy's thresholds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from core.codec import KeyRing
+from core.identity import IdentityProtector
+from core.secrets import Secrets
+from ingestion.absences import AbsenceIngestion
+from models.absence import STOCKHOLM, IngestResult, MonitorView, local_date, monitor_workflow_id
+from store.schema import AbsenceEvent, Case, CaseEvent, Employee
+from tests.case_steps import private_time_skipping_server
+from workflows.absence_monitor import AbsenceMonitorWorkflow
+
+PIN = "19811218-9876"
+OTHER_PIN = "19900101-0017"
+
+
+@pytest_asyncio.fixture
+async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
+    """A server of this test's own: monitors left waiting must not stop time elsewhere."""
+    async with private_time_skipping_server(test_secrets) as env:
+        yield env
+
+
+@pytest.fixture
+def ingestion(
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    test_secrets: Secrets,
+    task_queue: str,
+) -> AbsenceIngestion:
+    return AbsenceIngestion(
+        sessionmaker,
+        time_skipping_env.client,
+        IdentityProtector(
+            KeyRing.from_config(test_secrets.pin_encryption_keys), test_secrets.pin_lookup_key
+        ),
+        task_queue,
+        today=lambda: datetime.now(STOCKHOLM).date(),
+    )
+
+
+@pytest.fixture
+async def today(time_skipping_env: WorkflowEnvironment) -> date:
+    """The test server's date in Stockholm: it moves forward across the session."""
+    return local_date(await time_skipping_env.get_current_time())
+
+
+def sick(
+    event_id: str, unit: str, start: date, end: date | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "employee_ref": extra.pop("employee_ref", PIN),
+        "unit_code": unit,
+        "kind": "sick",
+        "start": start.isoformat(),
+        **({"end": end.isoformat()} if end else {}),
+        **extra,
+    }
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 15) -> None:
+    for _ in range(int(seconds * 10)):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached")
+
+
+async def cases_of(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Case]:
+    async with sessionmaker() as session:
+        return list((await session.scalars(select(Case).order_by(Case.opened_at))).all())
+
+
+async def summary(
+    env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession]
+) -> MonitorView:
+    async with sessionmaker() as session:
+        pseudonym = await session.scalar(select(Employee.pseudonym).limit(1))
+    assert pseudonym is not None
+    handle = env.client.get_workflow_handle_for(
+        AbsenceMonitorWorkflow.run, monitor_workflow_id(pseudonym)
+    )
+    return await handle.query(AbsenceMonitorWorkflow.summary)
+
+
+async def test_long_absence_opens_a_case_on_day_15_and_not_on_day_14(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    result = await ingestion.ingest(
+        [sick("e1", unit_code, today, expected_end=(today + timedelta(days=70)).isoformat())]
+    )
+    assert result == IngestResult(accepted=1, duplicate=0, rejected=[])
+
+    await time_skipping_env.sleep(timedelta(days=13))  # now on sick day 14
+    view = await summary(time_skipping_env, sessionmaker)
+    assert view.next_rule_on == today + timedelta(days=14)  # day 15
+    assert not [k for k in view.fired if k.startswith("long_absence")]
+    assert await cases_of(sessionmaker) == []
+
+    await time_skipping_env.sleep(timedelta(days=1))  # sick day 15 has begun
+    await eventually(lambda: _has_cases(sessionmaker, 1))
+    (case,) = await cases_of(sessionmaker)
+    assert case.trigger == "long_absence"
+    assert case.unit_code == unit_code
+
+
+async def _has_cases(sessionmaker: async_sessionmaker[AsyncSession], n: int) -> bool:
+    return len(await cases_of(sessionmaker)) == n
+
+
+async def test_a_late_import_past_day_15_opens_the_case_at_once(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await ingestion.ingest([sick("late", unit_code, today - timedelta(days=20))])
+    await eventually(lambda: _has_cases(sessionmaker, 1))
+    assert (await cases_of(sessionmaker))[0].trigger == "long_absence"
+
+
+async def test_a_period_longer_than_a_year_at_first_sight_opens_the_long_term_track(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await ingestion.ingest([sick("year", unit_code, today - timedelta(days=400))])
+    await eventually(lambda: _has_cases(sessionmaker, 1))
+    cases = await cases_of(sessionmaker)
+    assert [c.trigger for c in cases] == ["long_term"]
+
+
+def _short_spells(
+    unit: str, first: date, count: int, every_days: int, prefix: str = "s"
+) -> list[dict[str, Any]]:
+    return [
+        sick(
+            f"{prefix}{i}",
+            unit,
+            first + timedelta(days=i * every_days),
+            first + timedelta(days=i * every_days + 1),
+        )
+        for i in range(count)
+    ]
+
+
+async def test_the_sixth_sick_occasion_within_twelve_months_opens_a_case_and_the_fifth_does_not(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    spells = _short_spells(unit_code, today - timedelta(days=300), 6, every_days=55)
+    await ingestion.ingest(spells[:5])
+    view = await summary(time_skipping_env, sessionmaker)
+    assert view.occasions_in_window == 5
+    assert await cases_of(sessionmaker) == []
+
+    await ingestion.ingest(spells[5:])
+    await eventually(lambda: _has_cases(sessionmaker, 1))
+    assert (await cases_of(sessionmaker))[0].trigger == "repeated_short_absence"
+
+
+async def test_six_occasions_spread_over_thirteen_months_open_nothing(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # 78 days apart: the first is 390 days ago, outside the rolling twelve months.
+    await ingestion.ingest(_short_spells(unit_code, today - timedelta(days=390), 6, every_days=78))
+    view = await summary(time_skipping_env, sessionmaker)
+    assert view.occasions_in_window == 5
+    await asyncio.sleep(0.5)
+    assert await cases_of(sessionmaker) == []
+
+
+@pytest.mark.parametrize(("healthy_days", "periods"), [(4, 1), (5, 2)])
+async def test_a_relapse_within_five_days_continues_the_sick_period(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    healthy_days: int,
+    periods: int,
+) -> None:
+    first_end = today - timedelta(days=40)
+    relapse = first_end + timedelta(days=healthy_days + 1)
+    await ingestion.ingest(
+        [
+            sick("a", unit_code, first_end - timedelta(days=9), first_end),
+            sick("b", unit_code, relapse, relapse + timedelta(days=2)),
+        ]
+    )
+    view = await summary(time_skipping_env, sessionmaker)
+    assert view.sick_periods == periods
+
+
+async def test_an_employee_has_one_open_case_and_later_triggers_go_to_it(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await ingestion.ingest(
+        [sick("long", unit_code, today - timedelta(days=60), today - timedelta(days=30))]
+    )
+    await eventually(lambda: _has_cases(sessionmaker, 1))
+    assert (await cases_of(sessionmaker))[0].trigger == "long_absence"
+    # Six earlier occasions make seven in the window: the open case hears of it, no new case.
+    await ingestion.ingest(
+        _short_spells(unit_code, today - timedelta(days=300), 6, every_days=40, prefix="r")
+    )
+
+    async def observed() -> bool:
+        async with sessionmaker() as session:
+            kinds = (
+                await session.scalars(
+                    select(CaseEvent.detail).where(CaseEvent.kind == "absence_observed")
+                )
+            ).all()
+        return any(k.get("rule") == "repeated_short_absence" for k in kinds)
+
+    await eventually(observed)
+    assert len(await cases_of(sessionmaker)) == 1
+
+
+async def test_duplicate_events_are_counted_and_change_nothing(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    batch = _short_spells(unit_code, today - timedelta(days=100), 3, every_days=20)
+    first = await ingestion.ingest(batch)
+    again = await ingestion.ingest([*batch, batch[0]])
+    assert (first.accepted, first.duplicate) == (3, 0)
+    assert (again.accepted, again.duplicate, again.rejected) == (0, 4, [])
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(AbsenceEvent)) == 3
+    assert (await summary(time_skipping_env, sessionmaker)).sick_periods == 3
+
+
+async def test_bad_events_are_rejected_by_position_field_and_reason_and_the_rest_is_taken(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    day = today - timedelta(days=200)
+    stored = sick("stored", unit_code, day, day + timedelta(days=5))
+    await ingestion.ingest([stored])
+    batch = [
+        sick("bad-pin", unit_code, day, employee_ref="19811218-9875"),
+        sick(
+            "coord-ok",
+            unit_code,
+            day + timedelta(days=30),
+            day + timedelta(days=31),
+            employee_ref="19811278-9873",
+        ),
+        sick("backwards", unit_code, day + timedelta(days=50), day + timedelta(days=40)),
+        sick("extent", unit_code, day + timedelta(days=60), day + timedelta(days=61), extent=30),
+        sick("nounit", "NO-SUCH-UNIT", day + timedelta(days=70), day + timedelta(days=71)),
+        sick("overlap-stored", unit_code, day + timedelta(days=3), day + timedelta(days=8)),
+        sick("ok", unit_code, day + timedelta(days=80), day + timedelta(days=85)),
+        sick("overlap-batch", unit_code, day + timedelta(days=84), day + timedelta(days=86)),
+        {
+            "event_id": "kind",
+            "employee_ref": PIN,
+            "unit_code": unit_code,
+            "kind": "vacation",
+            "start": day.isoformat(),
+        },
+        {
+            "event_id": "extra",
+            "employee_ref": PIN,
+            "unit_code": unit_code,
+            "kind": "sick",
+            "start": day.isoformat(),
+            "diagnosis": "F43.8",
+        },
+        "not an object",
+    ]
+    result = await ingestion.ingest(batch)
+    assert result.accepted == 2 and result.duplicate == 0
+    reasons = {(r.index, r.field): r.reason for r in result.rejected}
+    assert reasons == {
+        (0, "employee_ref"): "check digit does not match",
+        (2, "end"): "the end is before the start",
+        (3, "extent"): "Input should be 25, 50, 75 or 100",
+        (4, "unit_code"): "no unit with this code is registered",
+        (5, "start"): "overlaps another absence of the same employee",
+        (7, "start"): "overlaps another absence of the same employee",
+        (8, "kind"): "Input should be 'sick', 'care_of_child' or 'other'",
+        (9, "diagnosis"): "Extra inputs are not permitted",
+        (10, "event"): "Input should be a valid dictionary or instance of AbsenceEventIn",
+    }
+    text = result.model_dump_json()
+    assert "19811218" not in text and "F43" not in text and "NO-SUCH-UNIT" not in text
+    async with sessionmaker() as session:
+        ids = set((await session.scalars(select(AbsenceEvent.event_id))).all())
+    assert ids == {"stored", "coord-ok", "ok"}
+
+
+async def test_an_ongoing_absence_reported_again_with_its_end_replaces_the_open_one(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    start = today - timedelta(days=5)
+    await ingestion.ingest([sick("open", unit_code, start)])
+    closed = await ingestion.ingest([sick("closed", unit_code, start, start + timedelta(days=3))])
+    assert closed.accepted == 1
+    later = await ingestion.ingest([sick("next", unit_code, start + timedelta(days=20))])
+    assert later.accepted == 1, later.rejected
+    view = await summary(time_skipping_env, sessionmaker)
+    assert view.sick_periods == 2
+
+
+async def test_a_long_absence_that_ended_over_a_year_ago_opens_nothing(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    start = today - timedelta(days=500)
+    await ingestion.ingest([sick("old", unit_code, start, start + timedelta(days=40))])
+    view = await summary(time_skipping_env, sessionmaker)
+    assert view.sick_periods == 1 and view.fired == ()
+    assert await cases_of(sessionmaker) == []

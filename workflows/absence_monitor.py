@@ -1,0 +1,239 @@
+"""AbsenceMonitorWorkflow: one per employee; opens a case on the day a policy rule says so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.absences import CaseOpener
+    from models.absence import (
+        AbsenceBatch,
+        AbsenceRecord,
+        CaseTriggerRequest,
+        MonitorInput,
+        MonitorView,
+        local_date,
+        start_of_day,
+    )
+    from models.case import CaseTrigger
+    from models.policy import Policy, get_policy
+    from models.sick_leave import (
+        SickPeriod,
+        SickSpell,
+        count_occasions,
+        date_of_sick_day,
+        group_into_periods,
+    )
+
+CASE_OPENER_TIMEOUT = timedelta(seconds=30)
+CASE_OPENER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+)
+# Continue-as-new well before Temporal's suggestion point for monitors that import years
+# of history at once; a monitor only needs the last twelve months anyway.
+MAX_BATCHES_PER_RUN = 200
+
+
+@dataclass(frozen=True)
+class _Due:
+    key: str
+    trigger: CaseTrigger | None  # None: tell an open case, never open one
+    on: date
+    period: SickPeriod
+
+
+@workflow.defn
+class AbsenceMonitorWorkflow:
+    @workflow.init
+    def __init__(self, input: MonitorInput) -> None:
+        self._state = input.state.model_copy(deep=True)
+        self._inbox: list[AbsenceBatch] = []
+        self._batches = 0
+        self._policy: Policy = get_policy(self._state.policy_id, self._state.policy_version)
+
+    @workflow.signal
+    def record_absences(self, batch: AbsenceBatch) -> None:
+        self._inbox.append(batch)
+
+    @workflow.query
+    def summary(self) -> MonitorView:
+        today = local_date(workflow.now())
+        periods = self._periods()
+        current = periods[-1] if periods else None
+        return MonitorView(
+            sick_periods=len(periods),
+            occasions_in_window=self._occasions(periods, today),
+            current_period_start=current.start if current else None,
+            next_rule_on=self._next_rule_day(),
+            fired=tuple(self._state.fired),
+        )
+
+    @workflow.run
+    async def run(self, input: MonitorInput) -> None:
+        while True:
+            await self._wait_for_events_or_next_day_rule()
+            while self._inbox:
+                self._apply(self._inbox.pop(0))
+                self._batches += 1
+            for due in self._due_now():
+                await self._fire(due)
+            if (
+                self._batches >= MAX_BATCHES_PER_RUN
+                or workflow.info().is_continue_as_new_suggested()
+            ):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self._inbox:
+                    self._prune()
+                    workflow.continue_as_new(MonitorInput(state=self._state))
+
+    async def _wait_for_events_or_next_day_rule(self) -> None:
+        if self._inbox:
+            return
+        wake = self._next_rule_day()
+        if wake is None:
+            await workflow.wait_condition(lambda: bool(self._inbox))
+            return
+        delay = start_of_day(wake) - workflow.now()
+        if delay <= timedelta(0):
+            return
+        try:
+            await workflow.wait_condition(lambda: bool(self._inbox), timeout=delay)
+        except TimeoutError:
+            pass  # the day of a rule has come
+
+    # ------------------------------------------------------------ state
+
+    def _periods(self) -> list[SickPeriod]:
+        return group_into_periods(self._state.spells, self._policy.relapse_gap_days)
+
+    def _occasions(self, periods: list[SickPeriod], today: date) -> int:
+        return count_occasions(
+            [p for p in periods if p.start <= today], today, self._policy.repeated_absence_window
+        )
+
+    def _apply(self, batch: AbsenceBatch) -> None:
+        self._state.unit_code = batch.unit_code
+        for record in batch.records:
+            if record.event_id in self._state.seen_event_ids:
+                continue
+            self._state.seen_event_ids.append(record.event_id)
+            if record.kind != "sick":
+                continue  # care of a child or other leave is not sick leave
+            if record.expected_end is not None:
+                self._state.expected_end = record.expected_end
+            self._add_spell(record)
+
+    def _add_spell(self, record: AbsenceRecord) -> None:
+        spell = SickSpell(start=record.start, end=record.end, extent=record.extent)
+        # An event with the start of the ongoing spell reports how it went on (e.g. its end).
+        kept = [s for s in self._state.spells if not (s.end is None and s.start == spell.start)]
+        candidate = sorted([*kept, spell], key=lambda s: s.start)
+        try:
+            group_into_periods(candidate, self._policy.relapse_gap_days)
+        except ValueError:
+            # The ingestion API refuses overlaps; should one slip through, keep what we have
+            # rather than fail the workflow task in a loop.
+            workflow.logger.warning("overlapping sick spell ignored")
+            return
+        self._state.spells = candidate
+
+    def _current_period(self, periods: list[SickPeriod], today: date) -> SickPeriod | None:
+        """The latest period, unless it ended longer ago than the policy's window.
+
+        A late import of last month's long absence still opens a case (its deadlines then
+        show as overdue at once); an absence that ended over a year ago does not."""
+        if not periods:
+            return None
+        latest = periods[-1]
+        horizon = self._policy.repeated_absence_window.before(today)
+        if latest.end is None or latest.end > horizon:
+            return latest
+        return None
+
+    def _rule_days(self, period: SickPeriod) -> list[_Due]:
+        policy = self._policy
+        rules = (
+            (CaseTrigger.LONG_ABSENCE, policy.long_absence_trigger_day),
+            (CaseTrigger.LONG_TERM, policy.long_term_trigger_day),
+        )
+        dues = []
+        for trigger, day in rules:
+            on = date_of_sick_day(period, day)
+            if on is not None:
+                dues.append(_Due(f"{trigger.value}:{period.start}", trigger, on, period))
+        return dues
+
+    def _due_now(self) -> list[_Due]:
+        today = local_date(workflow.now())
+        periods = self._periods()
+        fired = set(self._state.fired)
+        due: list[_Due] = []
+        current = self._current_period(periods, today)
+        if current is not None:
+            day_rules = [
+                d for d in self._rule_days(current) if d.key not in fired and d.on <= today
+            ]
+            if len(day_rules) == 2:
+                # First seen past day 365: the long-term track, not early identification.
+                self._state.fired.append(day_rules[0].key)
+                day_rules = day_rules[1:]
+            due += day_rules
+            if f"period:{current.start}" not in fired:
+                due.append(_Due(f"period:{current.start}", None, current.start, current))
+            if self._state.expected_end is not None:
+                key = f"expected_end:{current.start}:{self._state.expected_end}"
+                if key not in fired:
+                    due.append(_Due(key, None, today, current))
+        occasions = [p for p in periods if p.start <= today]
+        if occasions and self._occasions(periods, today) >= self._policy.repeated_absence_occasions:
+            latest = occasions[-1]
+            key = f"{CaseTrigger.REPEATED_SHORT_ABSENCE.value}:{latest.start}"
+            if key not in fired:
+                due.append(_Due(key, CaseTrigger.REPEATED_SHORT_ABSENCE, latest.start, latest))
+        return due
+
+    def _next_rule_day(self) -> date | None:
+        today = local_date(workflow.now())
+        current = self._current_period(self._periods(), today)
+        if current is None:
+            return None
+        fired = set(self._state.fired)
+        upcoming = [d.on for d in self._rule_days(current) if d.key not in fired and d.on > today]
+        return min(upcoming, default=None)
+
+    async def _fire(self, due: _Due) -> None:
+        await workflow.execute_activity_method(
+            CaseOpener.open_or_deliver,
+            CaseTriggerRequest(
+                employee_pseudonym=self._state.employee_pseudonym,
+                unit_code=self._state.unit_code,
+                trigger=due.trigger,
+                trigger_key=due.key,
+                observed_on=due.on,
+                sick_start=due.period.start,
+                expected_end=self._state.expected_end,
+            ),
+            start_to_close_timeout=CASE_OPENER_TIMEOUT,
+            retry_policy=CASE_OPENER_RETRY,
+        )
+        self._state.fired.append(due.key)
+
+    def _prune(self) -> None:
+        """Forget what no rule can look at again: periods that ended over a window ago."""
+        today = local_date(workflow.now())
+        horizon = self._policy.repeated_absence_window.before(today) - timedelta(days=1)
+        keep_periods = [
+            p for p in self._periods() if p.end is None or p.end >= horizon or p.start >= horizon
+        ]
+        spells = [s for p in keep_periods for s in p.spells]
+        starts = {str(p.start) for p in keep_periods}
+        self._state.spells = spells
+        self._state.fired = [k for k in self._state.fired if any(s in k for s in starts)]
+        # Older event ids are still refused by the record store's unique event id.
+        self._state.seen_event_ids = self._state.seen_event_ids[-2000:]
