@@ -41,6 +41,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from api.dev_tokens import ensure_dev_tokens
 from core.secrets import Secrets
 from core.settings import Settings
 from core.temporal import data_converter
@@ -222,8 +223,9 @@ async def run(employees: int) -> None:
 
 
 def bench_headers(settings: Settings) -> dict[str, str]:
-    """Authorization for the API, if it asks for it (see README, Admin API)."""
-    return {}
+    """The HR system's bearer token, minted by the embedded issuer under the bench's data dir."""
+    _, tokens, _ = ensure_dev_tokens(settings)
+    return {"authorization": f"Bearer {tokens['hr_system']}"}
 
 
 def main() -> None:
