@@ -45,7 +45,7 @@ async def import_absences(settings: Settings, source: Path) -> int:
     from core.temporal import connect
     from ingestion.absences import AbsenceIngestion
     from ingestion.csv_import import MalformedFile, count_rows, import_file, rejected_path
-    from models.absence import STOCKHOLM
+    from models.deadlines import STOCKHOLM
 
     secrets = load_secrets(settings)
     engine = create_engine(settings)

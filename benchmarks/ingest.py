@@ -47,7 +47,7 @@ from core.settings import Settings
 from core.temporal import data_converter
 from ingestion.absences import MAX_BATCH
 from ingestion.synthetic import unit_codes, workforce, year_of_absences
-from models.absence import STOCKHOLM
+from models.deadlines import STOCKHOLM
 from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from store.migrate import ensure_database, upgrade_to_head
 from store.schema import Unit

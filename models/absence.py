@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -20,17 +19,6 @@ from models.case import CaseTrigger
 from models.sick_leave import Extent, SickSpell
 
 AbsenceKind = Literal["sick", "care_of_child", "other"]
-
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
-
-
-def start_of_day(day: date) -> datetime:
-    """00:00 in Europe/Stockholm on `day`: the instant a day-numbered rule takes effect."""
-    return datetime.combine(day, time.min, tzinfo=STOCKHOLM)
-
-
-def local_date(instant: datetime) -> date:
-    return instant.astimezone(STOCKHOLM).date()
 
 
 class _Frozen(BaseModel):

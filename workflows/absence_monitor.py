@@ -16,10 +16,9 @@ with workflow.unsafe.imports_passed_through():
         CaseTriggerRequest,
         MonitorInput,
         MonitorView,
-        local_date,
-        start_of_day,
     )
     from models.case import CaseTrigger
+    from models.deadlines import local_date, start_of_day
     from models.policy import Policy, get_policy
     from models.sick_leave import (
         SickPeriod,

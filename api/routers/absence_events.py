@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ContextDep, require_roles
 from ingestion.absences import MAX_BATCH, AbsenceIngestion
-from models.absence import STOCKHOLM, IngestResult
+from models.absence import IngestResult
 from models.api import Role
+from models.deadlines import STOCKHOLM
 
 router = APIRouter(
     prefix="/api/v1/absence-events",

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from core.codec import KeyRing
-from core.identity import IdentityProtector
-from core.secrets import Secrets
 from ingestion.absences import AbsenceIngestion
 from ingestion.csv_import import COLUMNS, MalformedFile, import_file, rejected_path
-from models.absence import STOCKHOLM, IngestResult
+from models.absence import IngestResult
 from store.schema import AbsenceEvent, Employee
-from tests.case_steps import private_time_skipping_server
 
 
 def valid_pin(n: int) -> str:
@@ -48,31 +41,6 @@ def write_export(path: Path, unit: str, employees: int, per_employee: int, first
                 kind = "sick" if k % 50 == 0 else "other"
                 writer.writerow([f"p{e}-{k}", pin, unit, kind, day, day, 100, ""])
     return employees * per_employee
-
-
-@pytest_asyncio.fixture
-async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
-    """A server of this test's own: monitors left waiting must not stop time elsewhere."""
-    async with private_time_skipping_server(test_secrets) as env:
-        yield env
-
-
-@pytest.fixture
-def ingestion(
-    time_skipping_env: WorkflowEnvironment,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    test_secrets: Secrets,
-    task_queue: str,
-) -> AbsenceIngestion:
-    return AbsenceIngestion(
-        sessionmaker,
-        time_skipping_env.client,
-        IdentityProtector(
-            KeyRing.from_config(test_secrets.pin_encryption_keys), test_secrets.pin_lookup_key
-        ),
-        task_queue,
-        today=lambda: datetime.now(STOCKHOLM).date(),
-    )
 
 
 async def _count(sessionmaker: async_sessionmaker[AsyncSession], model: type) -> int:

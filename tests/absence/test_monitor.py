@@ -3,53 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from core.codec import KeyRing
-from core.identity import IdentityProtector
-from core.secrets import Secrets
 from ingestion.absences import AbsenceIngestion
-from models.absence import STOCKHOLM, IngestResult, MonitorView, local_date, monitor_workflow_id
+from models.absence import IngestResult, MonitorView, monitor_workflow_id
+from models.deadlines import local_date
 from store.schema import AbsenceEvent, Case, CaseEvent, Employee
-from tests.case_steps import private_time_skipping_server
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 
 PIN = "19811218-9876"
 OTHER_PIN = "19900101-0017"
-
-
-@pytest_asyncio.fixture
-async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
-    """A server of this test's own: monitors left waiting must not stop time elsewhere."""
-    async with private_time_skipping_server(test_secrets) as env:
-        yield env
-
-
-@pytest.fixture
-def ingestion(
-    time_skipping_env: WorkflowEnvironment,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    test_secrets: Secrets,
-    task_queue: str,
-) -> AbsenceIngestion:
-    return AbsenceIngestion(
-        sessionmaker,
-        time_skipping_env.client,
-        IdentityProtector(
-            KeyRing.from_config(test_secrets.pin_encryption_keys), test_secrets.pin_lookup_key
-        ),
-        task_queue,
-        today=lambda: datetime.now(STOCKHOLM).date(),
-    )
 
 
 @pytest.fixture
