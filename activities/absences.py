@@ -8,14 +8,15 @@ from datetime import UTC, datetime
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.case_start import WAIT_UNTIL_RECORDED, start_case
 from models.absence import CaseTriggerRequest, CaseTriggerResult
-from models.case import CaseInput, case_workflow_id
+from models.actions import CaseActionResult, ReportSickLeave, SetSickLeave
+from models.case import CaseInput, Stage, case_workflow_id
 from store.cases import open_case_of
-from store.schema import CaseEvent
+from store.schema import Case, CaseEvent
 
 # Case ids opened by a monitor derive from the employee and the trigger, so a retried
 # activity finds the case it already started instead of opening a second one.
@@ -54,7 +55,9 @@ class CaseOpener:
                     )
                     .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
                 )
-                return CaseTriggerResult(case_id=case.id, opened=False)
+        if case is not None:
+            await self._deliver_sick_leave(case, request)
+            return CaseTriggerResult(case_id=case.id, opened=False)
         if request.trigger is None:
             return CaseTriggerResult(case_id=None, opened=False)
         case_id = uuid.uuid5(
@@ -82,3 +85,48 @@ class CaseOpener:
         await handle.execute_update(WAIT_UNTIL_RECORDED)
         activity.logger.info("case opened by absence rule", extra={"rule": request.trigger.value})
         return CaseTriggerResult(case_id=case_id, opened=True)
+
+    async def _deliver_sick_leave(self, case: Case, request: CaseTriggerRequest) -> None:
+        """Tell the open case about the sick leave as the actions a coordinator would take.
+
+        In follow-up after a return to work, a new sick spell is `report_sick_leave` (the
+        case counts the relapse and goes back to the joint meeting); otherwise the period's
+        start and expected end go to `set_sick_leave`, which may bring in the return-to-work
+        plan deadline. The case's validators decide: news the case already has, or that
+        does not fit its stage, is refused there and the case stays as it is. A retried
+        activity reuses the update id, so the case applies the news once.
+        """
+        if request.sick_start is None:
+            return
+        attempts: list[tuple[str, ReportSickLeave | SetSickLeave]] = []
+        if case.stage == Stage.RETURN_TO_WORK.value:
+            attempts.append(
+                (
+                    "report_sick_leave",
+                    ReportSickLeave(
+                        start=request.spell_start or request.sick_start,
+                        expected_end=request.expected_end,
+                    ),
+                )
+            )
+        attempts.append(
+            (
+                "set_sick_leave",
+                SetSickLeave(start=request.sick_start, expected_end=request.expected_end),
+            )
+        )
+        handle = self._client.get_workflow_handle(case.workflow_id)
+        for name, action in attempts:
+            try:
+                await handle.execute_update(
+                    name,
+                    action,
+                    id=f"monitor:{request.trigger_key}:{name}",
+                    result_type=CaseActionResult,
+                )
+            except WorkflowUpdateFailedError:
+                # The reason names dates of the sick leave: it stays out of the log.
+                activity.logger.info("open case refused absence news", extra={"update": name})
+                continue
+            activity.logger.info("absence news delivered to open case", extra={"update": name})
+            return

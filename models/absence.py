@@ -70,6 +70,8 @@ class CaseTriggerRequest(_Frozen):
     trigger_key: str
     observed_on: date
     sick_start: date | None = None
+    # The latest spell of the period: after a return to work, the new sick leave's start.
+    spell_start: date | None = None
     expected_end: date | None = None
 
 

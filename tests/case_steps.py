@@ -22,6 +22,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.secrets import Secrets
 from core.temporal import data_converter
+from models.actions import (
+    BookJointMeeting,
+    RecordMeetingOutcome,
+    RecordScreeningResult,
+    SetPlan,
+)
 from models.case import (
     CaseInput,
     CaseResult,
@@ -30,6 +36,7 @@ from models.case import (
     intervention_workflow_id,
 )
 from models.deadlines import local_date
+from models.instruments import ScreeningScore
 from models.policy import SWEDISH_DEFAULT, Policy
 from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from store.schema import Case, CaseEvent, Employee
@@ -39,6 +46,16 @@ from workflows.rehab_case import RehabCaseWorkflow
 NOT_LIFECYCLE = {"notification_undeliverable"}
 
 T = TypeVar("T")
+
+KEDS_LOW = ScreeningScore(
+    instrument_id="keds",
+    instrument_version=1,
+    total=8,
+    band="low",
+    risk_level="low",
+    suggests_reinforced_support=False,
+    protected=False,
+)
 
 
 @dataclass
@@ -206,3 +223,23 @@ async def sleep_until(env: WorkflowEnvironment, instant: datetime) -> None:
 
 def days(n: int) -> timedelta:
     return timedelta(days=n)
+
+
+async def through_planning(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> None:
+    """identified -> joint_meeting -> screening -> planning -> interventions (empty plan)."""
+    now = await env.get_current_time()
+    await handle.execute_update(
+        RehabCaseWorkflow.book_joint_meeting,
+        BookJointMeeting(starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=2)),
+    )
+    await env.sleep(timedelta(hours=2))
+    await handle.execute_update(
+        RehabCaseWorkflow.record_meeting_outcome,
+        RecordMeetingOutcome(
+            attended=("employee", "manager", "coordinator"), reinforced_support=False
+        ),
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.record_screening_result, RecordScreeningResult(scores=(KEDS_LOW,))
+    )
+    await handle.execute_update(RehabCaseWorkflow.set_plan, SetPlan())

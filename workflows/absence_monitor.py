@@ -28,7 +28,9 @@ with workflow.unsafe.imports_passed_through():
         group_into_periods,
     )
 
-CASE_OPENER_TIMEOUT = timedelta(seconds=30)
+# Opening a case waits until the case is in the record store; under a burst of imports
+# that wait queues behind other workflow tasks, so the timeout is generous.
+CASE_OPENER_TIMEOUT = timedelta(minutes=2)
 CASE_OPENER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -37,6 +39,9 @@ CASE_OPENER_RETRY = RetryPolicy(
 # Continue-as-new well before Temporal's suggestion point for monitors that import years
 # of history at once; a monitor only needs the last twelve months anyway.
 MAX_BATCHES_PER_RUN = 200
+# Monitors started before it did not tell an open case about a spell that continues a
+# sick-pay period (a relapse within the gap days after a return to work).
+SPELL_NEWS_PATCH = "absence-spell-news"
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,13 @@ class AbsenceMonitorWorkflow:
             due += day_rules
             if f"period:{current.start}" not in fired:
                 due.append(_Due(f"period:{current.start}", None, current.start, current))
+            spell = current.spells[-1]
+            if (
+                spell.start != current.start
+                and f"spell:{spell.start}" not in fired
+                and workflow.patched(SPELL_NEWS_PATCH)
+            ):
+                due.append(_Due(f"spell:{spell.start}", None, spell.start, current))
             if self._state.expected_end is not None:
                 key = f"expected_end:{current.start}:{self._state.expected_end}"
                 if key not in fired:
@@ -216,6 +228,7 @@ class AbsenceMonitorWorkflow:
                 trigger_key=due.key,
                 observed_on=due.on,
                 sick_start=due.period.start,
+                spell_start=due.period.spells[-1].start,
                 expected_end=self._state.expected_end,
             ),
             start_to_close_timeout=CASE_OPENER_TIMEOUT,
@@ -231,7 +244,8 @@ class AbsenceMonitorWorkflow:
             p for p in self._periods() if p.end is None or p.end >= horizon or p.start >= horizon
         ]
         spells = [s for p in keep_periods for s in p.spells]
-        starts = {str(p.start) for p in keep_periods}
+        # Keys name a period's or a spell's start; a period's start is its first spell's.
+        starts = {str(s.start) for s in spells}
         self._state.spells = spells
         self._state.fired = [k for k in self._state.fired if any(s in k for s in starts)]
         # Older event ids are still refused by the record store's unique event id.

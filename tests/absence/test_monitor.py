@@ -10,14 +10,19 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ingestion.absences import AbsenceIngestion
 from models.absence import IngestResult, MonitorView, monitor_workflow_id
+from models.actions import RecordReturnToWorkStep
+from models.case import Stage
 from models.deadlines import local_date
 from store.schema import AbsenceEvent, Case, CaseEvent, Employee
+from tests.case_steps import through_planning
 from workflows.absence_monitor import AbsenceMonitorWorkflow
+from workflows.rehab_case import RehabCaseWorkflow
 
 PIN = "19811218-9876"
 OTHER_PIN = "19900101-0017"
@@ -337,3 +342,71 @@ async def test_a_long_absence_that_ended_over_a_year_ago_opens_nothing(
     view = await summary(time_skipping_env, sessionmaker)
     assert view.sick_periods == 1 and view.fired == ()
     assert await cases_of(sessionmaker) == []
+
+
+async def _the_case(
+    env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession]
+) -> WorkflowHandle[Any, Any]:
+    await eventually(lambda: _has_cases(sessionmaker, 1))
+    (case,) = await cases_of(sessionmaker)
+    return env.client.get_workflow_handle(case.workflow_id)
+
+
+async def test_an_expected_end_reported_later_reaches_the_open_case_and_its_plan_deadline(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    start = today - timedelta(days=20)
+    await ingestion.ingest([sick("ongoing", unit_code, start)])
+    handle = await _the_case(time_skipping_env, sessionmaker)
+    before = await handle.query(RehabCaseWorkflow.deadlines)
+    assert "return_to_work_plan" not in {d.kind for d in before.deadlines}
+    # The certificate now says 90 days: the employer owes a return-to-work plan by day 30.
+    expected_end = start + timedelta(days=90)
+    await ingestion.ingest(
+        [sick("certified", unit_code, start, expected_end=expected_end.isoformat())]
+    )
+
+    async def plan_owed() -> bool:
+        view = await handle.query(RehabCaseWorkflow.deadlines)
+        return any(d.kind == "return_to_work_plan" for d in view.deadlines)
+
+    await eventually(plan_owed)
+    state = await handle.query(RehabCaseWorkflow.state)
+    assert state.expected_end == expected_end and state.sick_start == start
+    assert len(await cases_of(sessionmaker)) == 1
+
+
+async def test_a_relapse_in_follow_up_reported_by_absence_data_reopens_the_same_case(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    env = time_skipping_env
+    start = today - timedelta(days=20)
+    await ingestion.ingest([sick("ongoing", unit_code, start)])
+    handle = await _the_case(env, sessionmaker)
+    await through_planning(env, handle)
+    await handle.execute_update(
+        RehabCaseWorkflow.record_return_to_work_step,
+        RecordReturnToWorkStep(extent=100, from_date=today),
+    )
+    # Payroll reports the spell's end, then new sick leave from today: two days after the
+    # last sick day, so the relapse rule continues the sick-pay period.
+    await ingestion.ingest([sick("ended", unit_code, start, today - timedelta(days=1))])
+    await ingestion.ingest([sick("relapse", unit_code, today)])
+
+    async def relapsed() -> bool:
+        return (await handle.query(RehabCaseWorkflow.state)).relapse_count == 1
+
+    await eventually(relapsed)
+    state = await handle.query(RehabCaseWorkflow.state)
+    assert state.stage == Stage.JOINT_MEETING and state.returned_on is None
+    assert len(await cases_of(sessionmaker)) == 1
