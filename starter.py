@@ -111,6 +111,53 @@ async def add_contact(settings: Settings, unit: str, role: str, channel: str, ad
     return 0
 
 
+async def demo(settings: Settings, employees: int) -> int:
+    """A synthetic workforce's year of absences through the running API (`make up`)."""
+    import httpx
+
+    from api.dev_tokens import ensure_dev_tokens
+    from core.secrets import load_secrets
+    from core.temporal import connect
+    from ingestion.demo import DemoFailed, run_demo
+    from models.deadlines import STOCKHOLM
+
+    if settings.auth.mode != "embedded":
+        console.print(
+            "[red]the demo posts with the dev tokens of `make up` (auth.mode embedded)[/red]"
+        )
+        return 2
+    _, tokens, _ = ensure_dev_tokens(settings)
+    base_url = f"http://{settings.api.host}:{settings.api.port}"
+    engine = create_engine(settings)
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=300) as api:
+            try:
+                await api.get("/readyz")
+            except httpx.TransportError:
+                console.print(f"[red]no API at {base_url}: start the engine with `make up`[/red]")
+                return 2
+            summary = await run_demo(
+                api,
+                create_sessionmaker(engine),
+                tokens["hr_system"],
+                employees,
+                datetime.now(STOCKHOLM).date(),
+                console,
+                temporal=await connect(settings, load_secrets(settings)),
+            )
+    except DemoFailed as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    finally:
+        await engine.dispose()
+    console.print(
+        f"see them: GET {base_url}/api/v1/cases with the coordinator token, or the Temporal UI "
+        f"at http://127.0.0.1:{settings.temporal.ui_port} with the query "
+        'RehabStage="identified"'
+    )
+    return 0 if summary.cases else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="starter.py", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     contact.add_argument("role", choices=["manager", "coordinator", "fk_officer", "fhv"])
     contact.add_argument("address", help="e-mail address, or https:// URL with --channel webhook")
     contact.add_argument("--channel", choices=["email", "webhook"], default="email")
+    demo_cmd = commands.add_parser(
+        "demo", help="post a synthetic workforce's year of absences to the running API"
+    )
+    demo_cmd.add_argument("--employees", type=int, default=500, help="workforce size")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -150,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(import_absences(settings, args.file))
     elif args.command == "add-contact":
         return asyncio.run(add_contact(settings, args.unit, args.role, args.channel, args.address))
+    elif args.command == "demo":
+        if not 1 <= args.employees <= 100_000:
+            console.print("[red]--employees: between 1 and 100000[/red]")
+            return 2
+        return asyncio.run(demo(settings, args.employees))
     return 0
 
 

@@ -89,6 +89,8 @@ class MonitorView(_Frozen):
     # When the next day-numbered rule (day 15, day 366) of the current period takes effect.
     next_rule_on: date | None
     fired: tuple[str, ...]
+    # Events not yet applied, or a case being opened or told: the monitor is not done yet.
+    busy: bool = False
 
 
 def monitor_workflow_id(pseudonym: UUID) -> str:

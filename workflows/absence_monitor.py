@@ -59,6 +59,7 @@ class AbsenceMonitorWorkflow:
         self._state = input.state.model_copy(deep=True)
         self._inbox: list[AbsenceBatch] = []
         self._batches = 0
+        self._firing = False
         self._policy: Policy = get_policy(self._state.policy_id, self._state.policy_version)
 
     @workflow.signal
@@ -76,6 +77,7 @@ class AbsenceMonitorWorkflow:
             current_period_start=current.start if current else None,
             next_rule_on=self._next_rule_day(),
             fired=tuple(self._state.fired),
+            busy=bool(self._inbox) or self._firing,
         )
 
     @workflow.run
@@ -219,21 +221,25 @@ class AbsenceMonitorWorkflow:
         return min(upcoming, default=None)
 
     async def _fire(self, due: _Due) -> None:
-        await workflow.execute_activity_method(
-            CaseOpener.open_or_deliver,
-            CaseTriggerRequest(
-                employee_pseudonym=self._state.employee_pseudonym,
-                unit_code=self._state.unit_code,
-                trigger=due.trigger,
-                trigger_key=due.key,
-                observed_on=due.on,
-                sick_start=due.period.start,
-                spell_start=due.period.spells[-1].start,
-                expected_end=self._state.expected_end,
-            ),
-            start_to_close_timeout=CASE_OPENER_TIMEOUT,
-            retry_policy=CASE_OPENER_RETRY,
-        )
+        self._firing = True
+        try:
+            await workflow.execute_activity_method(
+                CaseOpener.open_or_deliver,
+                CaseTriggerRequest(
+                    employee_pseudonym=self._state.employee_pseudonym,
+                    unit_code=self._state.unit_code,
+                    trigger=due.trigger,
+                    trigger_key=due.key,
+                    observed_on=due.on,
+                    sick_start=due.period.start,
+                    spell_start=due.period.spells[-1].start,
+                    expected_end=self._state.expected_end,
+                ),
+                start_to_close_timeout=CASE_OPENER_TIMEOUT,
+                retry_policy=CASE_OPENER_RETRY,
+            )
+        finally:
+            self._firing = False
         self._state.fired.append(due.key)
 
     def _prune(self) -> None:
