@@ -11,11 +11,11 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from core.case_start import WAIT_UNTIL_RECORDED, start_case
+from core.case_start import start_case
 from models.absence import CaseTriggerRequest, CaseTriggerResult
 from models.actions import CaseActionResult, ReportSickLeave, SetSickLeave
-from models.case import CaseInput, Stage, case_workflow_id
-from store.cases import open_case_of
+from models.case import CaseInput, OpenCaseRecord, Stage, case_workflow_id
+from store.cases import insert_case, open_case_of
 from store.schema import Case, CaseEvent
 
 # Case ids opened by a monitor derive from the employee and the trigger, so a retried
@@ -63,26 +63,39 @@ class CaseOpener:
         case_id = uuid.uuid5(
             _CASE_ID_NAMESPACE, f"{request.employee_pseudonym}:{request.trigger_key}"
         )
+        case_input = CaseInput(
+            case_id=case_id,
+            employee_pseudonym=request.employee_pseudonym,
+            unit_code=request.unit_code,
+            trigger=request.trigger,
+            # When the rule fired, the same for every attempt of this activity.
+            opened_at=activity.info().scheduled_time,
+            # The case dates its legal deadlines (FK notice, plan) from these.
+            sick_start=request.sick_start,
+            expected_end=request.expected_end,
+        )
         try:
-            handle = await start_case(
-                self._client,
-                CaseInput(
+            await start_case(self._client, case_input, self._task_queue)
+        except WorkflowAlreadyStartedError:
+            pass  # a retry: the case runs, its row may still be missing
+        # The row goes in now, not when the case's own first activity runs, so that the next
+        # trigger finds the case open. Waiting here for the case instead would hold an
+        # activity slot that the case's activities need: a burst of openings starves.
+        # (Written after the start: a row without a workflow would pass for an open case.)
+        async with self._sessionmaker.begin() as session:
+            await insert_case(
+                session,
+                OpenCaseRecord(
                     case_id=case_id,
+                    workflow_id=case_workflow_id(case_id),
                     employee_pseudonym=request.employee_pseudonym,
                     unit_code=request.unit_code,
                     trigger=request.trigger,
-                    opened_at=datetime.now(UTC),
-                    # The case dates its legal deadlines (FK notice, plan) from these.
-                    sick_start=request.sick_start,
-                    expected_end=request.expected_end,
+                    opened_at=case_input.opened_at,
+                    policy_id=case_input.policy.policy_id,
+                    policy_version=case_input.policy.version,
                 ),
-                self._task_queue,
             )
-        except WorkflowAlreadyStartedError:
-            handle = self._client.get_workflow_handle(case_workflow_id(case_id))
-        # Only once the case is in the record store will the next trigger find it open,
-        # instead of opening a second case for the same employee.
-        await handle.execute_update(WAIT_UNTIL_RECORDED)
         activity.logger.info("case opened by absence rule", extra={"rule": request.trigger.value})
         return CaseTriggerResult(case_id=case_id, opened=True)
 

@@ -208,9 +208,7 @@ class NotificationDispatch:
             raise _Undeliverable("recipient address is invalid") from None
         return channel, recipient
 
-    def _compose(
-        self, notification: ClaimedNotification, recipient: Recipient
-    ) -> OutboundMessage:
+    def _compose(self, notification: ClaimedNotification, recipient: Recipient) -> OutboundMessage:
         try:
             context = NotificationContext(
                 case_id=notification.case_id,

@@ -24,6 +24,7 @@ from models.case import (
     OpenCaseRecord,
     Stage,
 )
+from store.cases import insert_case
 from store.outbox import enqueue_notification
 from store.schema import (
     Case,
@@ -79,21 +80,7 @@ class CaseRecords:
                 raise ApplicationError(
                     "the case's unit is not registered", type=UNKNOWN_UNIT, non_retryable=True
                 )
-            await session.execute(
-                insert(Case)
-                .values(
-                    id=record.case_id,
-                    workflow_id=record.workflow_id,
-                    employee_pseudonym=record.employee_pseudonym,
-                    unit_code=record.unit_code,
-                    trigger=record.trigger.value,
-                    stage=Stage.IDENTIFIED.value,
-                    policy_id=record.policy_id,
-                    policy_version=record.policy_version,
-                    opened_at=record.opened_at,
-                )
-                .on_conflict_do_nothing(index_elements=[Case.id])
-            )
+            await insert_case(session, record)
             await _append_event(
                 session,
                 case_id=record.case_id,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.case import OpenCaseRecord, Stage
 from store.schema import Case, Unit
 
 
@@ -22,3 +24,22 @@ async def open_case_of(session: AsyncSession, pseudonym: uuid.UUID) -> Case | No
 
 async def unit_exists(session: AsyncSession, code: str) -> bool:
     return await session.get(Unit, code) is not None
+
+
+async def insert_case(session: AsyncSession, record: OpenCaseRecord) -> None:
+    """The case's row at `identified`; nothing happens when it is already there."""
+    await session.execute(
+        insert(Case)
+        .values(
+            id=record.case_id,
+            workflow_id=record.workflow_id,
+            employee_pseudonym=record.employee_pseudonym,
+            unit_code=record.unit_code,
+            trigger=record.trigger.value,
+            stage=Stage.IDENTIFIED.value,
+            policy_id=record.policy_id,
+            policy_version=record.policy_version,
+            opened_at=record.opened_at,
+        )
+        .on_conflict_do_nothing(index_elements=[Case.id])
+    )

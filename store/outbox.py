@@ -89,9 +89,7 @@ async def enqueue_notification(
     if already is not None:
         return
     case = (
-        await session.execute(
-            select(Case.stage, Case.employee_pseudonym).where(Case.id == case_id)
-        )
+        await session.execute(select(Case.stage, Case.employee_pseudonym).where(Case.id == case_id))
     ).one_or_none()
     if case is None:
         raise ApplicationError(
@@ -211,9 +209,7 @@ async def claim_due(
     taking each other's rows. A claimed row is `sending` with `next_attempt_at` = lease end;
     a worker that crashes mid-send leaves it to be claimed again after the lease.
     """
-    due = and_(
-        Notification.status.in_(("pending", "sending")), Notification.next_attempt_at <= now
-    )
+    due = and_(Notification.status.in_(("pending", "sending")), Notification.next_attempt_at <= now)
     rows = (
         await session.scalars(
             select(Notification)

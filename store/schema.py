@@ -216,9 +216,7 @@ class Notification(Base):
     unit_contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("unit_contacts.id", ondelete="SET NULL")
     )
-    employee_pseudonym: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("employees.pseudonym")
-    )
+    employee_pseudonym: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("employees.pseudonym"))
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
     unit_code: Mapped[str] = mapped_column(String(32))
     due_on: Mapped[date | None] = mapped_column(Date)
