@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.case_start import start_case
@@ -21,6 +26,8 @@ from store.schema import Case, CaseEvent
 # Case ids opened by a monitor derive from the employee and the trigger, so a retried
 # activity finds the case it already started instead of opening a second one.
 _CASE_ID_NAMESPACE = uuid.UUID("1b3e9f52-4f0c-4a44-9d0e-6a3c1b7e2f10")
+# An accepted update has passed its validator; its result is only awaited this long.
+_VERDICT_POLL = timedelta(seconds=2)
 
 
 class CaseOpener:
@@ -130,16 +137,22 @@ class CaseOpener:
         )
         handle = self._client.get_workflow_handle(case.workflow_id)
         for name, action in attempts:
+            # Wait for the validator's verdict only, not for the case to record the change:
+            # that needs an activity slot, and this activity holds one.
+            update = await handle.start_update(
+                name,
+                action,
+                id=f"monitor:{request.trigger_key}:{name}",
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                result_type=CaseActionResult,
+            )
             try:
-                await handle.execute_update(
-                    name,
-                    action,
-                    id=f"monitor:{request.trigger_key}:{name}",
-                    result_type=CaseActionResult,
-                )
+                await update.result(rpc_timeout=_VERDICT_POLL)
             except WorkflowUpdateFailedError:
                 # The reason names dates of the sick leave: it stays out of the log.
                 activity.logger.info("open case refused absence news", extra={"update": name})
                 continue
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                pass  # accepted, still being recorded
             activity.logger.info("absence news delivered to open case", extra={"update": name})
             return
