@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.client import (
-    Client,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-    WorkflowUpdateStage,
-)
+from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.case_start import start_case
 from models.absence import CaseTriggerRequest, CaseTriggerResult
-from models.actions import CaseActionResult, ReportSickLeave, SetSickLeave
-from models.case import CaseInput, OpenCaseRecord, Stage, case_workflow_id
+from models.actions import AbsenceNews
+from models.case import CaseInput, OpenCaseRecord, case_workflow_id
 from store.cases import insert_case, open_case_of
 from store.schema import Case, CaseEvent
 
 # Case ids opened by a monitor derive from the employee and the trigger, so a retried
 # activity finds the case it already started instead of opening a second one.
 _CASE_ID_NAMESPACE = uuid.UUID("1b3e9f52-4f0c-4a44-9d0e-6a3c1b7e2f10")
-# An accepted update has passed its validator; its result is only awaited this long.
-_VERDICT_POLL = timedelta(seconds=2)
 
 
 class CaseOpener:
@@ -107,52 +100,19 @@ class CaseOpener:
         return CaseTriggerResult(case_id=case_id, opened=True)
 
     async def _deliver_sick_leave(self, case: Case, request: CaseTriggerRequest) -> None:
-        """Tell the open case about the sick leave as the actions a coordinator would take.
+        """Signal the sick leave to the open case, which applies it as the fitting action.
 
-        In follow-up after a return to work, a new sick spell is `report_sick_leave` (the
-        case counts the relapse and goes back to the joint meeting); otherwise the period's
-        start and expected end go to `set_sick_leave`, which may bring in the return-to-work
-        plan deadline. The case's validators decide: news the case already has, or that
-        does not fit its stage, is refused there and the case stays as it is. A retried
-        activity reuses the update id, so the case applies the news once.
+        A signal rather than an update: this activity holds a worker slot, and must not
+        wait for the case's workflow task (or its record-store activity) to get one.
         """
         if request.sick_start is None:
             return
-        attempts: list[tuple[str, ReportSickLeave | SetSickLeave]] = []
-        if case.stage == Stage.RETURN_TO_WORK.value:
-            attempts.append(
-                (
-                    "report_sick_leave",
-                    ReportSickLeave(
-                        start=request.spell_start or request.sick_start,
-                        expected_end=request.expected_end,
-                    ),
-                )
-            )
-        attempts.append(
-            (
-                "set_sick_leave",
-                SetSickLeave(start=request.sick_start, expected_end=request.expected_end),
-            )
+        await self._client.get_workflow_handle(case.workflow_id).signal(
+            "absence_news",
+            AbsenceNews(
+                key=request.trigger_key,
+                sick_start=request.sick_start,
+                spell_start=request.spell_start or request.sick_start,
+                expected_end=request.expected_end,
+            ),
         )
-        handle = self._client.get_workflow_handle(case.workflow_id)
-        for name, action in attempts:
-            # Wait for the validator's verdict only, not for the case to record the change:
-            # that needs an activity slot, and this activity holds one.
-            update = await handle.start_update(
-                name,
-                action,
-                id=f"monitor:{request.trigger_key}:{name}",
-                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                result_type=CaseActionResult,
-            )
-            try:
-                await update.result(rpc_timeout=_VERDICT_POLL)
-            except WorkflowUpdateFailedError:
-                # The reason names dates of the sick leave: it stays out of the log.
-                activity.logger.info("open case refused absence news", extra={"update": name})
-                continue
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
-                pass  # accepted, still being recorded
-            activity.logger.info("absence news delivered to open case", extra={"update": name})
-            return

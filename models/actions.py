@@ -150,6 +150,19 @@ class SetSickLeave(_Action):
         return self
 
 
+class AbsenceNews(_Action):
+    """Sick leave seen in payroll data, sent by the employee's absence monitor to the open case.
+
+    The case applies it as `report_sick_leave` after a full return to work (a relapse) and
+    as `set_sick_leave` otherwise, when the action's validator allows; else it changes nothing.
+    """
+
+    key: str = Field(max_length=128)  # the monitor's rule key: the same news twice is ignored
+    sick_start: date  # the sick-pay period's first day
+    spell_start: date  # the start of its latest spell
+    expected_end: date | None = None
+
+
 class RecordDeadlineMet(_Action):
     """A deadline's obligation was fulfilled (e.g. the sick notice was sent to FK)."""
 

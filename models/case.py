@@ -209,6 +209,8 @@ class CaseState(_State):
     closed_at: datetime | None = None
     erased: bool = False
     overdue: bool = False
+    # Keys of the absence news applied or refused lately (a retried monitor resends).
+    absence_news_seen: list[str] = Field(default_factory=list)
 
 
 class CaseInput(_Frozen):

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import CaseRecords
     from channels.message import NotificationType, RecipientRole
     from models.actions import (
+        AbsenceNews,
         AddIntervention,
         BookJointMeeting,
         CancelIntervention,
@@ -100,6 +101,9 @@ RECORD_STORE_TIMEOUT = timedelta(seconds=30)
 INVALID_ACTION = "InvalidCaseAction"
 # Cases opened by the first version (which only recorded the case and waited) keep that path.
 LIFECYCLE_PATCH = "case-lifecycle"
+
+# Absence news keys remembered against resends; a monitor resends only its latest news.
+_NEWS_KEPT = 20
 
 _OPEN_STAGES_AFTER_PLAN = (Stage.INTERVENTIONS, Stage.RETURN_TO_WORK)
 
@@ -686,6 +690,9 @@ class RehabCaseWorkflow:
     @workflow.update
     async def report_sick_leave(self, action: ReportSickLeave) -> CaseActionResult:
         self._recheck(self._validate_report_sick_leave, action)
+        return await self._report_sick_leave(action)
+
+    async def _report_sick_leave(self, action: ReportSickLeave) -> CaseActionResult:
         s = self._state
         previous_end = s.sick_spells[-1].end
         assert previous_end is not None
@@ -744,6 +751,9 @@ class RehabCaseWorkflow:
     @workflow.update
     async def set_sick_leave(self, action: SetSickLeave) -> CaseActionResult:
         self._recheck(self._validate_set_sick_leave, action)
+        return await self._set_sick_leave(action)
+
+    async def _set_sick_leave(self, action: SetSickLeave) -> CaseActionResult:
         s = self._state
         had_rules = self._conditional_kinds(s.expected_end)
         if not s.sick_spells:
@@ -854,6 +864,29 @@ class RehabCaseWorkflow:
             )
 
     # ------------------------------------------------------------------ signals
+
+    @workflow.signal(name="absence_news")
+    async def absence_news(self, news: AbsenceNews) -> None:
+        """Sick leave from payroll data, applied as the action a coordinator would take.
+
+        A signal, so the monitor never waits on this case. News that the action's validator
+        refuses (the case already has it, or it does not fit the stage) changes nothing.
+        """
+        s = self._state
+        if news.key in s.absence_news_seen or s.stage == Stage.CLOSED:
+            return
+        s.absence_news_seen = [*s.absence_news_seen[-(_NEWS_KEPT - 1) :], news.key]
+        try:
+            if s.returned_on is not None:
+                relapse = ReportSickLeave(start=news.spell_start, expected_end=news.expected_end)
+                self._validate_report_sick_leave(relapse)
+                await self._report_sick_leave(relapse)
+            else:
+                current = SetSickLeave(start=news.sick_start, expected_end=news.expected_end)
+                self._validate_set_sick_leave(current)
+                await self._set_sick_leave(current)
+        except _Rejected:
+            workflow.logger.info("absence news not applied")
 
     @workflow.signal(name="intervention_overdue")
     async def intervention_overdue(self, notice: InterventionOverdueNotice) -> None:
