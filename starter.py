@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from core.settings import Settings
 from ingestion.csv_import import COLUMNS
 from store.db import create_engine, create_sessionmaker
-from store.schema import Unit
+from store.schema import UNIT_CONTACT_ROLES, Unit
 
 console = Console()
 
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         "add-contact", help="register who in a unit receives notifications for a role"
     )
     contact.add_argument("unit", help="a registered unit code")
-    contact.add_argument("role", choices=["manager", "coordinator", "fk_officer", "fhv"])
+    contact.add_argument("role", choices=UNIT_CONTACT_ROLES)
     contact.add_argument("address", help="e-mail address, or https:// URL with --channel webhook")
     contact.add_argument("--channel", choices=["email", "webhook"], default="email")
     demo_cmd = commands.add_parser(

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.absences import CaseOpener
+from activities.information_requests import InformationRequestRecords
 from activities.notifications import NotificationDispatch, build_channels
 from activities.records import CaseRecords
 from core.codec import KeyRing
@@ -34,12 +35,14 @@ def build_activities(
 ) -> Sequence[Any]:
     records = CaseRecords(sessionmaker)
     case_opener = CaseOpener(sessionmaker, client, task_queue)
+    information_requests = InformationRequestRecords(sessionmaker)
     return [
         records.open_case,
         records.record_change,
         records.record_intervention,
         records.erase_personal_data,
         case_opener.open_or_deliver,
+        information_requests.record_information_request,
     ]
 
 

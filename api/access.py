@@ -24,6 +24,7 @@ from models.api import (
     CaseView,
     ConsentView,
     CoordinatorTimelineEntry,
+    InformationRequestView,
     InterventionView,
     MeetingView,
     Role,
@@ -36,7 +37,14 @@ from models.case import CaseTrigger, ConsentParty, Stage
 from models.case import Track as TrackName
 from store import case_queries
 from store.case_queries import CaseScope
-from store.schema import Case, CaseConsent, CaseEvent, CaseIntervention, Meeting
+from store.schema import (
+    Case,
+    CaseConsent,
+    CaseEvent,
+    CaseInformationRequest,
+    CaseIntervention,
+    Meeting,
+)
 
 # Roles that read case content at all; admin and hr_system never do.
 CASE_READERS = frozenset({Role.EMPLOYEE, Role.MANAGER, Role.COORDINATOR, Role.FK_OFFICER, Role.FHV})
@@ -111,6 +119,29 @@ INTERVENTION_TRACKS: dict[Role, frozenset[str] | None] = {
     Role.FHV: frozenset({TrackName.MEDICAL.value}),
 }
 
+# The parties whose information requests each audience sees; None means all of them. That
+# healthcare or social services were asked reveals a health or social matter, so the
+# manager sees only the work-oriented party; occupational health sees what it was asked.
+INFORMATION_PARTIES: dict[Role, frozenset[str] | None] = {
+    Role.COORDINATOR: None,
+    Role.MANAGER: frozenset({ConsentParty.ARBETSFORMEDLINGEN.value}),
+    Role.FHV: frozenset({ConsentParty.FHV.value}),
+}
+
+
+def _information_requests(rows: Sequence[CaseInformationRequest]) -> list[InformationRequestView]:
+    return [
+        InformationRequestView(
+            request_id=r.id,
+            party=ConsentParty(r.party),
+            due_on=r.due_on,
+            status=r.status,
+            requested_at=r.requested_at,
+            received_on=r.received_on,
+        )
+        for r in rows
+    ]
+
 
 async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
     """The case as `role` may see it. Each audience loads, and its model lists, only its
@@ -145,6 +176,9 @@ async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
                 interventions=_interventions(
                     await q.interventions_of(session, case.id, INTERVENTION_TRACKS[role])
                 ),
+                information_requests=_information_requests(
+                    await q.information_requests_of(session, case.id, INFORMATION_PARTIES[role])
+                ),
             )
             if role is Role.MANAGER:
                 return manager
@@ -177,6 +211,9 @@ async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
                 interventions=_interventions(
                     await q.interventions_of(session, case.id, INTERVENTION_TRACKS[role])
                 ),
+                information_requests=_information_requests(
+                    await q.information_requests_of(session, case.id, INFORMATION_PARTIES[role])
+                ),
             )
     raise ValueError(f"role {role} reads no case content")
 
@@ -195,6 +232,8 @@ class Track(StrEnum):
     SOCIAL = "social"
     SCREENING = "screening"
     VIOLENCE = "violence"
+    # Information requests to healthcare: coordinator only.
+    HEALTHCARE = "healthcare"
     # A step no rule knows yet: coordinator only, until someone decides otherwise.
     RESTRICTED = "restricted"
 
@@ -215,6 +254,14 @@ _PREFIXES: tuple[tuple[str, Track], ...] = (
     ("return_to_work", Track.WORK),
     ("work", Track.WORK),
 )
+# An information request's steps belong to the track of the party asked (INFORMATION_PARTIES).
+_INFORMATION_KIND_PREFIX = "information_"
+_INFORMATION_TRACK = {
+    ConsentParty.HEALTHCARE.value: Track.HEALTHCARE,
+    ConsentParty.FHV.value: Track.MEDICAL,
+    ConsentParty.SOCIAL_SERVICES.value: Track.SOCIAL,
+    ConsentParty.ARBETSFORMEDLINGEN.value: Track.WORK,
+}
 _TRACK_DETAIL = {
     "medical": Track.MEDICAL,
     "social": Track.SOCIAL,
@@ -234,14 +281,25 @@ VISIBLE_TRACKS: dict[Role, frozenset[Track]] = {
     Role.FHV: frozenset({Track.GENERAL, Track.MEDICAL}),
 }
 SENSITIVE_TRACKS = frozenset(
-    {Track.MEDICAL, Track.SOCIAL, Track.SCREENING, Track.VIOLENCE, Track.RESTRICTED}
+    {
+        Track.MEDICAL,
+        Track.SOCIAL,
+        Track.HEALTHCARE,
+        Track.SCREENING,
+        Track.VIOLENCE,
+        Track.RESTRICTED,
+    }
 )
 
 
 def track_of(event: CaseEvent) -> Track:
-    """Which track a step belongs to; an intervention's own `track` detail decides first."""
+    """Which track a step belongs to; an information request's party, or an intervention's
+    own `track` detail, decides first."""
     if event.kind in _GENERAL_KINDS:
         return Track.GENERAL
+    if event.kind.startswith(_INFORMATION_KIND_PREFIX):
+        party = str((event.detail or {}).get("party", ""))
+        return _INFORMATION_TRACK.get(party, Track.RESTRICTED)
     by_detail = _TRACK_DETAIL.get(str((event.detail or {}).get("track", "")))
     if by_detail is not None:
         return by_detail

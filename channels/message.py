@@ -42,6 +42,9 @@ class NotificationType(StrEnum):
     INTERVENTION_OVERDUE = "intervention_overdue"
     FOLLOW_UP_DUE = "follow_up_due"
     INFORMATION_REQUEST = "information_request"
+    INFORMATION_REQUEST_REMINDER = "information_request_reminder"
+    INFORMATION_REQUEST_OVERDUE = "information_request_overdue"
+    INFORMATION_REQUEST_CANCELLED = "information_request_cancelled"
     CASE_CLOSED = "case_closed"
 
 
@@ -53,6 +56,10 @@ class RecipientRole(StrEnum):
     COORDINATOR = "coordinator"
     FK_OFFICER = "fk_officer"
     FHV = "fhv"
+    # Outside parties that information is requested from (with the employee's consent).
+    HEALTHCARE = "healthcare"
+    SOCIAL_SERVICES = "social_services"
+    ARBETSFORMEDLINGEN = "arbetsformedlingen"
 
 
 # Short neutral labels for the kinds of the registered policies (models.policy.POLICIES).

@@ -145,6 +145,35 @@ TEMPLATES: dict[NotificationType, Template] = {
             "An information request in case {case_ref} is waiting for you.",
             "Please respond by {due_on}.",
         ),
+        _DUE,
+    ),
+    # Information requests never name the party or say what is asked: the recipient's own
+    # role already says who they are, and the question itself stays outside rehabflow.
+    NotificationType.INFORMATION_REQUEST_REMINDER: Template(
+        "rehabflow: information request in case {case_ref} is due on {due_date}",
+        "rehabflow: begäran om uppgifter i ärende {case_ref} ska besvaras {due_date}",
+        (
+            "Reminder: an information request in case {case_ref} is waiting for you.",
+            "Please respond by {due_on}.",
+        ),
+        _DUE,
+    ),
+    NotificationType.INFORMATION_REQUEST_OVERDUE: Template(
+        "rehabflow: information request in case {case_ref} is overdue",
+        "rehabflow: begäran om uppgifter i ärende {case_ref} är försenad",
+        (
+            "An information request in case {case_ref} was due on {due_on} and has not been "
+            "answered yet.",
+        ),
+        _DUE,
+    ),
+    NotificationType.INFORMATION_REQUEST_CANCELLED: Template(
+        "rehabflow: information request in case {case_ref} is withdrawn",
+        "rehabflow: begäran om uppgifter i ärende {case_ref} är återkallad",
+        (
+            "The information request in case {case_ref} has been withdrawn.",
+            "No response is needed.",
+        ),
     ),
     NotificationType.CASE_CLOSED: Template(
         "rehabflow: case {case_ref} has been closed",

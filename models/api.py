@@ -108,6 +108,17 @@ class InterventionView(_Response):
     outcome: str | None
 
 
+class InformationRequestView(_Response):
+    """That information was requested from a party, by when and whether it came; never what."""
+
+    request_id: UUID
+    party: ConsentParty
+    due_on: date
+    status: str = Field(description="open, overdue, answered or cancelled")
+    requested_at: datetime
+    received_on: date | None
+
+
 class ScreeningView(_Response):
     """Restricted: a scored instrument (totals and bands, never the answers)."""
 
@@ -146,6 +157,11 @@ class CaseForManager(_CaseCore, _SickLeave):
     meetings: list[MeetingView]
     interventions: list[InterventionView] = Field(
         description="Work-oriented interventions only (all tracks for the coordinator)."
+    )
+    information_requests: list[InformationRequestView] = Field(
+        description="Requests to Arbetsförmedlingen only: a request to healthcare, social "
+        "services or occupational health reveals a health or social matter (all parties for "
+        "the coordinator)."
     )
 
 
@@ -186,6 +202,9 @@ class CaseForFhv(_CaseCore):
 
     audience: Literal["fhv"] = "fhv"
     interventions: list[InterventionView] = Field(description="Medical-track interventions.")
+    information_requests: list[InformationRequestView] = Field(
+        description="Information requests to occupational health itself."
+    )
 
 
 CaseView = Annotated[

@@ -82,7 +82,16 @@ class CancelReason(StrEnum):
     REPLACED = "replaced"
     EMPLOYEE_DECLINED = "employee_declined"
     CASE_CLOSED = "case_closed"
+    # The employee withdrew the consent an information request to the party rested on.
+    CONSENT_WITHDRAWN = "consent_withdrawn"
     OTHER = "other"
+
+
+class InformationRequestStatus(StrEnum):
+    OPEN = "open"
+    OVERDUE = "overdue"
+    ANSWERED = "answered"
+    CANCELLED = "cancelled"
 
 
 class CaseOutcome(StrEnum):
@@ -123,6 +132,15 @@ OWNER_RECIPIENT: dict[InterventionOwner, RecipientRole] = {
 PARTY_RECIPIENT: dict[ConsentParty, RecipientRole] = {
     ConsentParty.FK: RecipientRole.FK_OFFICER,
     ConsentParty.FHV: RecipientRole.FHV,
+}
+
+# The outside parties a case may request information from (DESIGN.md, Falun), each reached
+# through its own contact of the case's unit.
+INFORMATION_RECIPIENT: dict[ConsentParty, RecipientRole] = {
+    ConsentParty.HEALTHCARE: RecipientRole.HEALTHCARE,
+    ConsentParty.FHV: RecipientRole.FHV,
+    ConsentParty.ARBETSFORMEDLINGEN: RecipientRole.ARBETSFORMEDLINGEN,
+    ConsentParty.SOCIAL_SERVICES: RecipientRole.SOCIAL_SERVICES,
 }
 
 
@@ -172,6 +190,23 @@ class InterventionState(_State):
         return self.status in (InterventionStatus.OPEN, InterventionStatus.OVERDUE)
 
 
+class InformationRequestState(_State):
+    """An information request to an outside party: that, to whom and when, never what."""
+
+    request_id: UUID
+    party: ConsentParty
+    due_on: date
+    remind_days_before: int = 3
+    requested_on: date
+    status: InformationRequestStatus = InformationRequestStatus.OPEN
+    received_on: date | None = None
+    cancel_reason: CancelReason | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (InformationRequestStatus.OPEN, InformationRequestStatus.OVERDUE)
+
+
 class ReturnStep(_State):
     extent: Literal[25, 50, 75, 100]
     from_date: date
@@ -200,6 +235,7 @@ class CaseState(_State):
     screened: bool = False
     plan_set: bool = False
     interventions: list[InterventionState] = Field(default_factory=list)
+    information_requests: list[InformationRequestState] = Field(default_factory=list)
     return_steps: list[ReturnStep] = Field(default_factory=list)
     returned_on: date | None = None
     deadlines: list[TrackedDeadline] = Field(default_factory=list)
@@ -269,6 +305,7 @@ class CaseView(_Frozen):
     meeting: MeetingSlot | None = None
     consents: dict[ConsentParty, bool] = Field(default_factory=dict)
     interventions: tuple[InterventionState, ...] = ()
+    information_requests: tuple[InformationRequestState, ...] = ()
     return_extent: int | None = None
     long_term: bool = False
     relapse_count: int = 0
@@ -396,3 +433,7 @@ def case_workflow_id(case_id: UUID) -> str:
 
 def intervention_workflow_id(intervention_id: UUID) -> str:
     return f"intervention-{intervention_id}"
+
+
+def information_request_workflow_id(request_id: UUID) -> str:
+    return f"information-request-{request_id}"

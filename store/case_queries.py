@@ -17,6 +17,7 @@ from store.schema import (
     Case,
     CaseConsent,
     CaseEvent,
+    CaseInformationRequest,
     CaseIntervention,
     Employee,
     Meeting,
@@ -125,6 +126,19 @@ async def interventions_of(
     if tracks is not None:
         query = query.where(CaseIntervention.track.in_(sorted(tracks)))
     rows = await session.scalars(query.order_by(CaseIntervention.due_on, CaseIntervention.id))
+    return rows.all()
+
+
+async def information_requests_of(
+    session: AsyncSession, case_id: uuid.UUID, parties: Collection[str] | None = None
+) -> Sequence[CaseInformationRequest]:
+    """The case's information requests, to the given parties only when `parties` is given."""
+    query = select(CaseInformationRequest).where(CaseInformationRequest.case_id == case_id)
+    if parties is not None:
+        query = query.where(CaseInformationRequest.party.in_(sorted(parties)))
+    rows = await session.scalars(
+        query.order_by(CaseInformationRequest.requested_at, CaseInformationRequest.id)
+    )
     return rows.all()
 
 

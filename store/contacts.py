@@ -16,7 +16,15 @@ from core.codec import NONCE_BYTES, KeyRing
 from store.schema import EmployeeContact, UnitContact
 
 ContactChannel = Literal["email", "webhook"]
-UnitContactRole = Literal["manager", "coordinator", "fk_officer", "fhv"]
+UnitContactRole = Literal[
+    "manager",
+    "coordinator",
+    "fk_officer",
+    "fhv",
+    "healthcare",
+    "social_services",
+    "arbetsformedlingen",
+]
 
 _TOKEN_VERSION = 1
 # Binds a token to its purpose, so a contact token cannot pass for an identity token.

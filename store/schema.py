@@ -146,7 +146,16 @@ class AbsenceEvent(Base):
 
 # Roles that are reached through a unit's contact list; the employee is reached through
 # their own protected contact (EmployeeContact).
-UNIT_CONTACT_ROLES = ("manager", "coordinator", "fk_officer", "fhv")
+UNIT_CONTACT_ROLES = (
+    "manager",
+    "coordinator",
+    "fk_officer",
+    "fhv",
+    # Parties asked for information (issue 7); the longest name sets the column width.
+    "healthcare",
+    "social_services",
+    "arbetsformedlingen",
+)
 CONTACT_CHANNELS = ("email", "webhook")
 NOTIFICATION_STATUSES = ("pending", "sending", "delivered", "dead_letter", "no_recipient")
 
@@ -170,7 +179,7 @@ class UnitContact(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -212,7 +221,7 @@ class Notification(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), index=True)
     delivery_key: Mapped[str] = mapped_column(String(200), unique=True)
     notification_type: Mapped[str] = mapped_column(String(40))
-    recipient_role: Mapped[str] = mapped_column(String(16))
+    recipient_role: Mapped[str] = mapped_column(String(32))
     unit_contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("unit_contacts.id", ondelete="SET NULL")
     )
@@ -356,5 +365,31 @@ class CaseIntervention(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
     assigned_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+# ---------------------------------------------------------------- information requests (issue 7)
+
+
+class CaseInformationRequest(Base):
+    """A request for information to an outside party; written by its InformationRequestWorkflow.
+
+    That, to whom and when: never what was asked or answered, which stays with the parties.
+    """
+
+    __tablename__ = "case_information_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    workflow_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # healthcare, fhv, arbetsformedlingen or social_services (models.case.ConsentParty)
+    party: Mapped[str] = mapped_column(String(32))
+    due_on: Mapped[date] = mapped_column(Date)
+    # open, overdue, answered or cancelled (models.case.InformationRequestStatus)
+    status: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[datetime]
+    received_on: Mapped[date | None] = mapped_column(Date)
+    cancel_reason: Mapped[str | None] = mapped_column(String(32))
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -33,6 +33,7 @@ from models.case import (
     CaseResult,
     CaseTrigger,
     case_workflow_id,
+    information_request_workflow_id,
     intervention_workflow_id,
 )
 from models.deadlines import local_date
@@ -95,7 +96,7 @@ async def private_time_skipping_server(secrets: Secrets) -> AsyncIterator[Workfl
 
 @asynccontextmanager
 async def terminated_afterwards(env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
-    """Collects the test's case workflow ids; terminates them and their interventions after.
+    """Collects the test's case workflow ids; terminates them and their children after.
 
     The time-skipping server is shared by the session and does not skip time while any
     workflow task is pending. A case left running by a test would get timer tasks that no
@@ -109,6 +110,9 @@ async def terminated_afterwards(env: WorkflowEnvironment) -> AsyncIterator[list[
         try:
             view = await handle.query(RehabCaseWorkflow.state)
             children = [intervention_workflow_id(iv.intervention_id) for iv in view.interventions]
+            children += [
+                information_request_workflow_id(r.request_id) for r in view.information_requests
+            ]
         except RPCError:
             children = []
         for child in [*children, workflow_id]:

@@ -1,6 +1,7 @@
 """Every workflow type the worker runs."""
 
 from workflows.absence_monitor import AbsenceMonitorWorkflow
+from workflows.information_request import InformationRequestWorkflow
 from workflows.intervention import InterventionWorkflow
 from workflows.notification_dispatcher import NotificationDispatcherWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
@@ -10,11 +11,13 @@ ALL_WORKFLOWS: list[type] = [
     InterventionWorkflow,
     AbsenceMonitorWorkflow,
     NotificationDispatcherWorkflow,
+    InformationRequestWorkflow,
 ]
 
 __all__ = [
     "ALL_WORKFLOWS",
     "AbsenceMonitorWorkflow",
+    "InformationRequestWorkflow",
     "InterventionWorkflow",
     "NotificationDispatcherWorkflow",
     "RehabCaseWorkflow",

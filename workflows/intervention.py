@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
         InterventionResult,
     )
     from models.case import OWNER_RECIPIENT, InterventionStatus
-    from models.deadlines import end_of_day, start_of_day
+    from workflows.due_date_timers import due_date_steps, finished_before
 
 RECORD_STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -93,27 +93,16 @@ class InterventionWorkflow:
 
     def _schedule(self) -> list[tuple[str, datetime]]:
         i = self._input
-        steps: list[tuple[str, datetime]] = []
-        overdue_at = end_of_day(i.due_on)
-        if i.remind_days_before > 0:
-            remind_at = start_of_day(i.due_on - timedelta(days=i.remind_days_before))
-            # A reminder that would come after the start (a short due date) is pointless.
-            if remind_at > i.assigned_at:
-                steps.append(("reminder", remind_at))
-        steps.append(("overdue", overdue_at))
-        steps.append(("escalation", end_of_day(i.due_on + timedelta(days=i.escalate_after_days))))
-        return steps
+        return due_date_steps(
+            i.due_on,
+            remind_days_before=i.remind_days_before,
+            since=i.assigned_at,
+            after_due=(("escalation", i.escalate_after_days),),
+        )
 
     async def _wait_for_finish_until(self, at: datetime) -> bool:
         """True when finished before `at`; False when `at` came first."""
-        timeout = at - workflow.now()
-        if timeout <= timedelta(0):
-            return self._finish is not None
-        try:
-            await workflow.wait_condition(lambda: self._finish is not None, timeout=timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await finished_before(lambda: self._finish is not None, at)
 
     async def _fire(self, step: str, owner_role: RecipientRole) -> None:
         if step == "reminder":

@@ -56,6 +56,8 @@ with workflow.unsafe.imports_passed_through():
         ConsentRecord,
         DeadlinesView,
         ErasureRequest,
+        InformationRequestState,
+        InformationRequestStatus,
         InterventionState,
         InterventionStatus,
         MeetingBooking,
@@ -67,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
         ReturnStep,
         ScreeningRecord,
         Stage,
+        information_request_workflow_id,
         intervention_workflow_id,
     )
     from models.deadlines import (
@@ -78,6 +81,14 @@ with workflow.unsafe.imports_passed_through():
         start_of_day,
         view_of,
     )
+    from models.information_requests import (
+        CancelInformationRequest,
+        InformationRequestFinish,
+        InformationRequestInput,
+        InformationRequestOverdueNotice,
+        RecordInformationResponse,
+        RequestInformation,
+    )
     from models.search_attributes import REHAB_OVERDUE, REHAB_STAGE, REHAB_UNIT
     from models.sick_leave import (
         SickPeriod,
@@ -86,6 +97,7 @@ with workflow.unsafe.imports_passed_through():
         deadline_dates,
         expected_sick_days,
     )
+    from workflows.information_request import InformationRequestWorkflow
     from workflows.intervention import InterventionWorkflow
 
 # Record-store writes: retried with backoff for as long as the database is away,
@@ -106,6 +118,13 @@ LIFECYCLE_PATCH = "case-lifecycle"
 _NEWS_KEPT = 20
 
 _OPEN_STAGES_AFTER_PLAN = (Stage.INTERVENTIONS, Stage.RETURN_TO_WORK)
+# Information is gathered from the joint meeting on (DESIGN.md: planning, Falun).
+_INFORMATION_STAGES = (
+    Stage.JOINT_MEETING,
+    Stage.SCREENING,
+    Stage.PLANNING,
+    *_OPEN_STAGES_AFTER_PLAN,
+)
 
 _STEP_NOTICE: dict[DeadlineStep, tuple[tuple[NotificationType, RecipientRole], ...]] = {
     DeadlineStep.DUE: ((NotificationType.DEADLINE_DUE, RecipientRole.COORDINATOR),),
@@ -325,6 +344,7 @@ class RehabCaseWorkflow:
             meeting=s.meeting.slot if s.meeting else None,
             consents=dict(s.consents),
             interventions=tuple(iv.model_copy() for iv in s.interventions),
+            information_requests=tuple(r.model_copy() for r in s.information_requests),
             return_extent=s.return_steps[-1].extent if s.return_steps else None,
             long_term=s.long_term,
             relapse_count=s.relapse_count,
@@ -374,11 +394,33 @@ class RehabCaseWorkflow:
                         meeting=meeting.slot,
                     ),
                 )
+        # Without consent nothing more may be asked of the party: its open requests end.
+        withdrawn_requests = [
+            r
+            for r in s.information_requests
+            if not action.given and r.party == action.party and r.is_open
+        ]
+        detail: dict[str, Any] = {"party": action.party.value}
+        if withdrawn_requests:
+            for request in withdrawn_requests:
+                request.status = InformationRequestStatus.CANCELLED
+                request.cancel_reason = CancelReason.CONSENT_WITHDRAWN
+            self._refresh_overdue()
+            detail["information_requests_cancelled"] = [
+                str(r.request_id) for r in withdrawn_requests
+            ]
         await self._record(
             "consent_given" if action.given else "consent_withdrawn",
-            {"party": action.party.value},
+            detail,
             consent=ConsentRecord(party=action.party, given=action.given),
             notifications=notifications,
+        )
+        await self._finish_information_requests(
+            withdrawn_requests,
+            InformationRequestFinish(
+                status=InformationRequestStatus.CANCELLED,
+                cancel_reason=CancelReason.CONSENT_WITHDRAWN,
+            ),
         )
         return self._result()
 
@@ -635,6 +677,110 @@ class RehabCaseWorkflow:
         self._require_open_intervention(action.intervention_id)
 
     @workflow.update
+    async def request_information(self, action: RequestInformation) -> CaseActionResult:
+        self._recheck(self._validate_request_information, action)
+        request = InformationRequestState(
+            request_id=workflow.uuid4(),
+            party=action.party,
+            due_on=action.due_on,
+            remind_days_before=action.remind_days_before,
+            requested_on=self._today(),
+        )
+        self._state.information_requests.append(request)
+        await self._record(
+            "information_requested",
+            {
+                "request_id": str(request.request_id),
+                "party": request.party.value,
+                "due_on": request.due_on.isoformat(),
+            },
+        )
+        await self._start_information_request(request)
+        return self._result(request.request_id)
+
+    @request_information.validator
+    def _validate_request_information(self, action: RequestInformation) -> None:
+        self._require_stage(_INFORMATION_STAGES, "information can be requested")
+        party = action.party.value
+        consent = self._state.consents.get(action.party)
+        if consent is None:
+            raise _Rejected(
+                f"information may be requested from {party} only with the employee's consent; "
+                "record the consent first"
+            )
+        if not consent:
+            raise _Rejected(
+                f"the employee has withdrawn consent for {party}; information may not be "
+                "requested from it"
+            )
+        if action.due_on < self._today():
+            raise _Rejected("an information request's due date cannot lie in the past")
+
+    @workflow.update
+    async def record_information_response(
+        self, action: RecordInformationResponse
+    ) -> CaseActionResult:
+        self._recheck(self._validate_record_information_response, action)
+        request = self._information_request(action.request_id)
+        request.status = InformationRequestStatus.ANSWERED
+        request.received_on = action.received_on or self._today()
+        self._refresh_overdue()
+        await self._record(
+            "information_response_recorded",
+            {
+                "request_id": str(request.request_id),
+                "party": request.party.value,
+                "received_on": request.received_on.isoformat(),
+                "late": request.received_on > request.due_on,
+            },
+        )
+        await self._finish_information_requests(
+            [request],
+            InformationRequestFinish(
+                status=InformationRequestStatus.ANSWERED, received_on=request.received_on
+            ),
+        )
+        return self._result()
+
+    @record_information_response.validator
+    def _validate_record_information_response(self, action: RecordInformationResponse) -> None:
+        request = self._require_open_information_request(action.request_id)
+        received_on = action.received_on or self._today()
+        if received_on > self._today():
+            raise _Rejected("a response is recorded once it has been received")
+        if received_on < request.requested_on:
+            raise _Rejected("a response cannot have been received before it was requested")
+
+    @workflow.update
+    async def cancel_information_request(
+        self, action: CancelInformationRequest
+    ) -> CaseActionResult:
+        self._recheck(self._validate_cancel_information_request, action)
+        request = self._information_request(action.request_id)
+        request.status = InformationRequestStatus.CANCELLED
+        request.cancel_reason = action.reason
+        self._refresh_overdue()
+        await self._record(
+            "information_request_withdrawn",
+            {
+                "request_id": str(request.request_id),
+                "party": request.party.value,
+                "reason": action.reason.value,
+            },
+        )
+        await self._finish_information_requests(
+            [request],
+            InformationRequestFinish(
+                status=InformationRequestStatus.CANCELLED, cancel_reason=action.reason
+            ),
+        )
+        return self._result()
+
+    @cancel_information_request.validator
+    def _validate_cancel_information_request(self, action: CancelInformationRequest) -> None:
+        self._require_open_information_request(action.request_id)
+
+    @workflow.update
     async def record_return_to_work_step(self, action: RecordReturnToWorkStep) -> CaseActionResult:
         self._recheck(self._validate_record_return_to_work_step, action)
         s = self._state
@@ -832,6 +978,10 @@ class RehabCaseWorkflow:
         open_interventions = [iv for iv in s.interventions if iv.is_open]
         for iv in open_interventions:
             iv.status = InterventionStatus.CANCELLED
+        open_requests = [r for r in s.information_requests if r.is_open]
+        for request in open_requests:
+            request.status = InformationRequestStatus.CANCELLED
+            request.cancel_reason = CancelReason.CASE_CLOSED
         s.stage = Stage.CLOSED
         s.outcome = action.outcome
         s.closed_at = workflow.now()
@@ -850,6 +1000,12 @@ class RehabCaseWorkflow:
             open_interventions,
             InterventionFinish(
                 status=InterventionStatus.CANCELLED, cancel_reason=CancelReason.CASE_CLOSED
+            ),
+        )
+        await self._finish_information_requests(
+            open_requests,
+            InformationRequestFinish(
+                status=InformationRequestStatus.CANCELLED, cancel_reason=CancelReason.CASE_CLOSED
             ),
         )
         return self._result()
@@ -902,6 +1058,22 @@ class RehabCaseWorkflow:
                     await self._record(
                         "intervention_overdue_flagged",
                         {"intervention_id": str(iv.intervention_id)},
+                    )
+
+    @workflow.signal(name="information_request_overdue")
+    async def information_request_overdue(self, notice: InformationRequestOverdueNotice) -> None:
+        """A request's due date passed unanswered; it records its own event, the case its flag."""
+        for request in self._state.information_requests:
+            if (
+                request.request_id == notice.request_id
+                and request.status == InformationRequestStatus.OPEN
+            ):
+                request.status = InformationRequestStatus.OVERDUE
+                if self._state.stage != Stage.CLOSED:
+                    self._refresh_overdue()
+                    await self._record(
+                        "information_request_overdue_flagged",
+                        {"request_id": str(request.request_id), "party": request.party.value},
                     )
 
     # ------------------------------------------------------------------ planning
@@ -978,6 +1150,7 @@ class RehabCaseWorkflow:
         s.overdue = s.stage != Stage.CLOSED and (
             any(d.overdue for d in s.deadlines)
             or any(iv.status == InterventionStatus.OVERDUE for iv in s.interventions)
+            or any(r.status == InformationRequestStatus.OVERDUE for r in s.information_requests)
         )
 
     def _follow_up_window_end(self) -> date:
@@ -1040,7 +1213,7 @@ class RehabCaseWorkflow:
         try:
             await handle
         except ChildWorkflowError:
-            workflow.logger.warning("intervention ended without a result")
+            workflow.logger.warning("a child workflow ended without a result")
         finally:
             self._running_children.discard(intervention_id)
             self._wake = True
@@ -1064,6 +1237,52 @@ class RehabCaseWorkflow:
         iv = self._intervention(intervention_id)
         if not iv.is_open:
             raise _Rejected(f"intervention {intervention_id} is already {iv.status.value}")
+
+    # ------------------------------------------------------------------ information requests
+
+    async def _start_information_request(self, request: InformationRequestState) -> None:
+        handle = await workflow.start_child_workflow(
+            InformationRequestWorkflow.run,
+            InformationRequestInput(
+                request_id=request.request_id,
+                case_id=self._input.case_id,
+                case_workflow_id=workflow.info().workflow_id,
+                unit_code=self._input.unit_code,
+                party=request.party,
+                due_on=request.due_on,
+                remind_days_before=request.remind_days_before,
+                remind_again_after_days=self._policy.overdue_reminder_after_days,
+                requested_at=workflow.now(),
+            ),
+            id=information_request_workflow_id(request.request_id),
+            # The case continues as new at stage boundaries; its requests go on.
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            # The party is left out: a request to healthcare or social services says too much.
+            static_summary=f"Information request · due {request.due_on.isoformat()}",
+        )
+        self._running_children.add(request.request_id)
+        asyncio.create_task(self._follow_child(request.request_id, handle))  # noqa: RUF006
+
+    async def _finish_information_requests(
+        self, requests: list[InformationRequestState], finish: InformationRequestFinish
+    ) -> None:
+        for request in requests:
+            await workflow.get_external_workflow_handle_for(
+                InformationRequestWorkflow.run, information_request_workflow_id(request.request_id)
+            ).signal(InformationRequestWorkflow.finish, finish)
+
+    def _information_request(self, request_id: UUID) -> InformationRequestState:
+        for request in self._state.information_requests:
+            if request.request_id == request_id:
+                return request
+        raise _Rejected(f"the case has no information request {request_id}")
+
+    def _require_open_information_request(self, request_id: UUID) -> InformationRequestState:
+        self._require_open()
+        request = self._information_request(request_id)
+        if not request.is_open:
+            raise _Rejected(f"information request {request_id} is already {request.status.value}")
+        return request
 
     # ------------------------------------------------------------------ validation helpers
 
@@ -1245,6 +1464,18 @@ class RehabCaseWorkflow:
                         action="complete_intervention",
                         reason=f"{iv.track.value} intervention {iv.intervention_id}",
                         due_on=iv.due_on,
+                    )
+                )
+        for request in s.information_requests:
+            if request.is_open:
+                # No party here: these details show in the Temporal UI.
+                late = request.status == InformationRequestStatus.OVERDUE
+                actions.append(
+                    OpenAction(
+                        action="record_information_response",
+                        reason=f"information request {request.request_id}"
+                        + (" (overdue)" if late else ""),
+                        due_on=request.due_on,
                     )
                 )
         for d in s.deadlines:

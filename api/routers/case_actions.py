@@ -43,6 +43,11 @@ from models.actions import (
 )
 from models.api import ActionAccepted, Problem, Role, ValidationProblem
 from models.case import Track
+from models.information_requests import (
+    CancelInformationRequest,
+    RecordInformationResponse,
+    RequestInformation,
+)
 from store import case_queries
 from store.audit import record_access
 from store.schema import CaseIntervention
@@ -259,4 +264,22 @@ RECORD_DEADLINE_MET = expose(
 )
 CLOSE_CASE = expose(
     CaseAction("close_case", CloseCase, frozenset({_C})), "Close the case with its outcome"
+)
+# Information requests: coordinator only, audited (which party was asked may reveal health
+# or social matters). A request needs the employee's consent for the party, else 409.
+REQUEST_INFORMATION = expose(
+    CaseAction("request_information", RequestInformation, frozenset({_C}), sensitive=True),
+    "Request information from an outside party (needs the employee's consent for it)",
+)
+RECORD_INFORMATION_RESPONSE = expose(
+    CaseAction(
+        "record_information_response", RecordInformationResponse, frozenset({_C}), sensitive=True
+    ),
+    "Record that the response to an information request was received",
+)
+CANCEL_INFORMATION_REQUEST = expose(
+    CaseAction(
+        "cancel_information_request", CancelInformationRequest, frozenset({_C}), sensitive=True
+    ),
+    "Cancel an open information request",
 )

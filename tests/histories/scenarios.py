@@ -44,11 +44,18 @@ from models.case import (
     InterventionOwner,
     Track,
     case_workflow_id,
+    information_request_workflow_id,
     intervention_workflow_id,
 )
 from models.deadlines import local_date
+from models.information_requests import (
+    CancelInformationRequest,
+    RecordInformationResponse,
+    RequestInformation,
+)
 from models.instruments import ScreeningScore
 from workflows.absence_monitor import AbsenceMonitorWorkflow
+from workflows.information_request import InformationRequestWorkflow
 from workflows.intervention import InterventionWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
@@ -289,3 +296,109 @@ async def absence_monitor_opens_case(client: Client, task_queue: str, unit_code:
 
 
 SCENARIOS["absence_monitor_opens_case"] = absence_monitor_opens_case
+
+
+# ---------------------------------------------------------------- information requests (issue 7)
+
+
+async def _case_in_joint_meeting(
+    client: Client, task_queue: str, unit_code: str, case_id: uuid.UUID
+) -> WorkflowHandle[RehabCaseWorkflow, CaseResult]:
+    now = await _now(client)
+    handle = await client.start_workflow(
+        RehabCaseWorkflow.run,
+        CaseInput(
+            case_id=case_id,
+            employee_pseudonym=HISTORY_EMPLOYEE,
+            unit_code=unit_code,
+            trigger=CaseTrigger.MANAGER_CONCERN,
+            opened_at=now,
+        ),
+        id=case_workflow_id(case_id),
+        task_queue=task_queue,
+    )
+    await handle.execute_update(RehabCaseWorkflow.wait_until_recorded)
+    await handle.execute_update(
+        RehabCaseWorkflow.book_joint_meeting,
+        BookJointMeeting(
+            starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=1, hours=1)
+        ),
+    )
+    return handle
+
+
+async def case_requests_information(client: Client, task_queue: str, unit_code: str) -> str:
+    """Requests to three consented parties: one overdue, then answered; one cancelled when its
+    consent is withdrawn; one cancelled by the coordinator."""
+    case_id = uuid.UUID("00000000-0000-4000-8000-000000000701")
+    handle = await _case_in_joint_meeting(client, task_queue, unit_code, case_id)
+    today = local_date(await _now(client))
+    ids: list[uuid.UUID] = []
+    for party, due_in in (
+        (ConsentParty.HEALTHCARE, 2),
+        (ConsentParty.ARBETSFORMEDLINGEN, 20),
+        (ConsentParty.SOCIAL_SERVICES, 20),
+    ):
+        await handle.execute_update(
+            RehabCaseWorkflow.record_consent, RecordConsent(party=party, given=True)
+        )
+        result = await handle.execute_update(
+            RehabCaseWorkflow.request_information,
+            RequestInformation(party=party, due_on=today + timedelta(days=due_in)),
+        )
+        ids.extend(result.created_ids)
+    # Past the first due date: the request tells the case it is overdue.
+    await _skip(client, timedelta(days=4))
+    for _ in range(200):
+        view = await handle.query(RehabCaseWorkflow.state)
+        if view.overdue:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the request did not become overdue")
+    await handle.execute_update(
+        RehabCaseWorkflow.record_information_response, RecordInformationResponse(request_id=ids[0])
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.record_consent,
+        RecordConsent(party=ConsentParty.ARBETSFORMEDLINGEN, given=False),
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.cancel_information_request, CancelInformationRequest(request_id=ids[2])
+    )
+    for request_id in ids:
+        await client.get_workflow_handle(information_request_workflow_id(request_id)).result()
+    await _until_idle(handle)
+    await handle.terminate("history saved")
+    return handle.id
+
+
+async def information_request_answered(client: Client, task_queue: str, unit_code: str) -> str:
+    """A request sent, the party reminded before the due date, the response recorded."""
+    case_id = uuid.UUID("00000000-0000-4000-8000-000000000702")
+    handle = await _case_in_joint_meeting(client, task_queue, unit_code, case_id)
+    await handle.execute_update(
+        RehabCaseWorkflow.record_consent, RecordConsent(party=ConsentParty.FHV, given=True)
+    )
+    today = local_date(await _now(client))
+    requested = await handle.execute_update(
+        RehabCaseWorkflow.request_information,
+        RequestInformation(party=ConsentParty.FHV, due_on=today + timedelta(days=10)),
+    )
+    await _skip(client, timedelta(days=8))
+    (request_id,) = requested.created_ids
+    await handle.execute_update(
+        RehabCaseWorkflow.record_information_response,
+        RecordInformationResponse(request_id=request_id),
+    )
+    child = client.get_workflow_handle_for(
+        InformationRequestWorkflow.run, information_request_workflow_id(request_id)
+    )
+    await child.result()
+    await _until_idle(handle)
+    await handle.terminate("history saved")
+    return child.id
+
+
+SCENARIOS["rehab_case_requests_information"] = case_requests_information
+SCENARIOS["information_request_answered"] = information_request_answered
