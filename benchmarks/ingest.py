@@ -30,6 +30,7 @@ import httpx
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from temporalio import workflow
 from temporalio.api.enums.v1 import DescribeTaskQueueMode, TaskQueueType
@@ -50,7 +51,7 @@ from ingestion.synthetic import unit_codes, workforce, year_of_absences
 from models.deadlines import STOCKHOLM
 from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from store.migrate import ensure_database, upgrade_to_head
-from store.schema import Unit
+from store.schema import Case, Unit
 from worker import build_worker
 
 console = Console(width=120)
@@ -166,6 +167,8 @@ async def run(employees: int) -> None:
                 ingested = time.perf_counter() - started
                 await drained(env.client, queue)
                 total = time.perf_counter() - started
+        async with sessionmaker() as session:
+            cases = await session.scalar(select(func.count()).select_from(Case))
         assert accepted == len(events), f"only {accepted} of {len(events)} events accepted"
 
         # ---- baseline: the same batches, per employee, by plain signal-with-start
@@ -219,6 +222,10 @@ async def run(employees: int) -> None:
         f"{n / base_total:.0f}",
     )
     console.print(table)
+    console.print(
+        f"rehabflow also opened {cases} cases (records, deadlines, notifications); "
+        "the baseline only keeps the events"
+    )
     console.print(f"rehabflow / baseline throughput: {(n / total) / (n / base_total):.2f}")
 
 
