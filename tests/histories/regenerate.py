@@ -22,7 +22,12 @@ from core.codec import KeyRing, build_data_converter
 from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from store.migrate import ensure_database, upgrade_to_head
 from store.schema import Employee, Unit
-from tests.histories.scenarios import HISTORY_EMPLOYEE, HISTORY_PAYLOAD_KEYS, SCENARIOS
+from tests.histories.scenarios import (
+    HISTORY_EMPLOYEE,
+    HISTORY_PAYLOAD_KEYS,
+    RELAPSING_EMPLOYEE,
+    SCENARIOS,
+)
 from worker import build_worker
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +59,7 @@ async def _regenerate_against(server: Any, converter: DataConverter, only: set[s
             session.add(Unit(code=UNIT, name="History unit"))
             await session.flush()
             session.add(Employee(pseudonym=HISTORY_EMPLOYEE, unit_code=UNIT))
+            session.add(Employee(pseudonym=RELAPSING_EMPLOYEE, unit_code=UNIT))
         await env.client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
                 namespace="default",

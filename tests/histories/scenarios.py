@@ -20,6 +20,7 @@ from models.absence import (
     monitor_workflow_id,
 )
 from models.actions import (
+    AbsenceNews,
     AddIntervention,
     BookJointMeeting,
     CancelIntervention,
@@ -65,6 +66,8 @@ HISTORY_PAYLOAD_KEYS = "histories:cmVoYWJmbG93LWhpc3RvcnktZml4dHVyZS1rZXktMzI="
 
 # The pseudonymous employee every scenario's case belongs to (no personal data).
 HISTORY_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000e1")
+# An employee of their own for the monitor that tells an open case (one case per employee).
+RELAPSING_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000e2")
 
 # Each scenario returns a workflow id; the latest run's history is saved. Scenarios share one
 # time-skipping server, so none may leave a workflow with timers running.
@@ -402,3 +405,67 @@ async def information_request_answered(client: Client, task_queue: str, unit_cod
 
 SCENARIOS["rehab_case_requests_information"] = case_requests_information
 SCENARIOS["information_request_answered"] = information_request_answered
+
+
+async def case_relapse_from_absence_data(client: Client, task_queue: str, unit_code: str) -> str:
+    """Back at work in full, then new sick leave in payroll data: the news is a relapse."""
+    case_id = uuid.UUID("00000000-0000-4000-8000-000000000601")
+    handle = await _to_planning(client, task_queue, unit_code, case_id)
+    await handle.execute_update(RehabCaseWorkflow.set_plan, SetPlan())
+    today = local_date(await _now(client))
+    await handle.execute_update(
+        RehabCaseWorkflow.record_return_to_work_step,
+        RecordReturnToWorkStep(extent=100, from_date=today),
+    )
+    await _skip(client, timedelta(days=2))
+    relapse = local_date(await _now(client))
+    news = AbsenceNews(key=f"spell:{relapse}", sick_start=relapse, spell_start=relapse)
+    await handle.signal(RehabCaseWorkflow.absence_news, news)
+    await handle.signal(RehabCaseWorkflow.absence_news, news)  # a resend changes nothing
+    for _ in range(100):
+        if (await handle.query(RehabCaseWorkflow.state)).relapse_count == 1:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the case did not count the relapse")
+    await _until_idle(handle)
+    await handle.terminate("history saved")
+    return handle.id
+
+
+async def absence_monitor_tells_open_case(client: Client, task_queue: str, unit_code: str) -> str:
+    """A long absence opens a case; its end and a relapse two days later are news for it."""
+    employee = RELAPSING_EMPLOYEE
+    today = local_date(await _now(client))
+    start = today - timedelta(days=20)
+
+    def batch(*records: AbsenceRecord) -> AbsenceBatch:
+        return AbsenceBatch(unit_code=unit_code, records=records)
+
+    handle = await client.start_workflow(
+        AbsenceMonitorWorkflow.run,
+        MonitorInput(state=MonitorState(employee_pseudonym=employee, unit_code=unit_code)),
+        id=monitor_workflow_id(employee),
+        task_queue=task_queue,
+        start_signal="record_absences",
+        start_signal_args=[batch(AbsenceRecord(event_id="t1", kind="sick", start=start))],
+    )
+    await handle.signal(
+        AbsenceMonitorWorkflow.record_absences,
+        batch(
+            AbsenceRecord(event_id="t2", kind="sick", start=start, end=today - timedelta(days=3)),
+            AbsenceRecord(event_id="t3", kind="sick", start=today - timedelta(days=1)),
+        ),
+    )
+    for _ in range(100):
+        view = await handle.query(AbsenceMonitorWorkflow.summary)
+        if any(key.startswith("spell:") for key in view.fired) and not view.busy:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"the monitor did not tell the case of the relapse: {view}")
+    return handle.id
+
+
+SCENARIOS["rehab_case_relapse_from_absence_data"] = case_relapse_from_absence_data
+SCENARIOS["absence_monitor_tells_open_case"] = absence_monitor_tells_open_case
