@@ -74,8 +74,11 @@ async def _regenerate_against(server: Any, converter: DataConverter, only: set[s
                 continue
             task_queue = f"histories-{name}"
             async with build_worker(env.client, task_queue, sessionmaker):
-                workflow_id = await scenario(env.client, task_queue, UNIT)
-                history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+                saved = await scenario(env.client, task_queue, UNIT)
+                # A scenario names a workflow (its latest run) or one run of it.
+                workflow_id, run_id = saved if isinstance(saved, tuple) else (saved, None)
+                handle = env.client.get_workflow_handle(workflow_id, run_id=run_id)
+                history = await handle.fetch_history()
             path = HERE / f"{name}.json"
             path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
             print(f"wrote {path.relative_to(HERE.parent.parent)}")

@@ -71,7 +71,8 @@ RELAPSING_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000e2")
 
 # Each scenario returns a workflow id; the latest run's history is saved. Scenarios share one
 # time-skipping server, so none may leave a workflow with timers running.
-Scenario = Callable[[Client, str, str], Awaitable[str]]
+# A scenario returns the workflow id whose latest run is saved, or (workflow id, run id).
+Scenario = Callable[[Client, str, str], Awaitable[str | tuple[str, str]]]
 
 
 async def case_opened(client: Client, task_queue: str, unit_code: str) -> str:
@@ -407,7 +408,9 @@ SCENARIOS["rehab_case_requests_information"] = case_requests_information
 SCENARIOS["information_request_answered"] = information_request_answered
 
 
-async def case_relapse_from_absence_data(client: Client, task_queue: str, unit_code: str) -> str:
+async def case_relapse_from_absence_data(
+    client: Client, task_queue: str, unit_code: str
+) -> tuple[str, str]:
     """Back at work in full, then new sick leave in payroll data: the news is a relapse."""
     case_id = uuid.UUID("00000000-0000-4000-8000-000000000601")
     handle = await _to_planning(client, task_queue, unit_code, case_id)
@@ -418,6 +421,9 @@ async def case_relapse_from_absence_data(client: Client, task_queue: str, unit_c
         RecordReturnToWorkStep(extent=100, from_date=today),
     )
     await _skip(client, timedelta(days=2))
+    # The stage change continued the case as new: the run in follow-up is the one to save.
+    await _until_idle(client.get_workflow_handle(handle.id))
+    in_follow_up = (await client.get_workflow_handle(handle.id).describe()).run_id
     relapse = local_date(await _now(client))
     news = AbsenceNews(key=f"spell:{relapse}", sick_start=relapse, spell_start=relapse)
     await handle.signal(RehabCaseWorkflow.absence_news, news)
@@ -428,9 +434,11 @@ async def case_relapse_from_absence_data(client: Client, task_queue: str, unit_c
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("the case did not count the relapse")
-    await _until_idle(handle)
-    await handle.terminate("history saved")
-    return handle.id
+    latest = client.get_workflow_handle(handle.id)
+    await _until_idle(latest)
+    await latest.terminate("history saved")
+    assert in_follow_up is not None
+    return handle.id, in_follow_up
 
 
 async def absence_monitor_tells_open_case(client: Client, task_queue: str, unit_code: str) -> str:
