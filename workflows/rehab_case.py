@@ -584,10 +584,15 @@ class RehabCaseWorkflow:
         safety_support: list[InterventionState] = []
         for score in action.scores:
             safety_support += self._open_protected_track(score)
-        # The timeline says which instruments were used, never scores or disclosures.
+        # The timeline says which instruments were used, never scores or disclosures; it is
+        # append-only and outlives erasure, so the protected set (always asked) is left out.
         await self._record(
             "screening_recorded",
-            {"instruments": sorted({score.instrument_id for score in action.scores})},
+            {
+                "instruments": sorted(
+                    {score.instrument_id for score in action.scores if not score.protected}
+                )
+            },
             screenings=tuple(
                 ScreeningRecord(
                     instrument_id=score.instrument_id,
