@@ -11,7 +11,7 @@ Every refusal is an InvalidAnswers with the field's path and a reason, never the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -47,6 +47,30 @@ Registry = Mapping[tuple[str, int], Instrument]
 
 class InvalidSubmission(InvalidAnswers):
     """A body that cannot become a case update: the field's path and a reason, no value."""
+
+
+def registry_with(loaded: Iterable[Instrument], base: Registry = INSTRUMENTS) -> Registry:
+    """The base instruments plus loaded definitions, e.g. licensed official wording.
+
+    A definition with an id and version already known replaces it only if it scores the same
+    (it may change the title and item labels, nothing else): otherwise a stored score would
+    mean one thing before and another after. A new version is added beside the old ones.
+    """
+    registry = dict(base)
+    for instrument in loaded:
+        key = (instrument.id, instrument.version)
+        known = registry.get(key)
+        if known is not None and _scoring_part(known) != _scoring_part(instrument):
+            raise ValueError(
+                f"{instrument.id} version {instrument.version} differs from the known "
+                "definition in more than wording; give it a new version"
+            )
+        registry[key] = instrument
+    return registry
+
+
+def _scoring_part(instrument: Instrument) -> dict[str, object]:
+    return instrument.model_dump(exclude={"title": True, "items": {"__all__": {"label"}}})
 
 
 def mandatory_instruments(occasion: Occasion, registry: Registry = INSTRUMENTS) -> list[str]:
@@ -157,8 +181,10 @@ class SubmitScreening(_Submission):
 
     answers: tuple[ScreeningAnswers, ...] = Field(min_length=1, max_length=10)
 
-    def to_update(self) -> RecordScreeningResult:
-        return RecordScreeningResult(scores=score_screening(self.answers, "intake"))
+    def to_update(self, registry: Registry = INSTRUMENTS) -> RecordScreeningResult:
+        return RecordScreeningResult(
+            scores=score_screening(self.answers, "intake", registry=registry)
+        )
 
 
 class SubmitMeetingOutcome(_Submission):
@@ -173,14 +199,16 @@ class SubmitMeetingOutcome(_Submission):
     next_steps: tuple[AgreedNextStep, ...] = Field(default=(), max_length=20)
     violence_questions: ScreeningAnswers | None = None
 
-    def to_update(self) -> RecordMeetingOutcome:
+    def to_update(self, registry: Registry = INSTRUMENTS) -> RecordMeetingOutcome:
         _check_host(self.attended, self.held_by)
         return RecordMeetingOutcome(
             attended=self.attended,
             needs=self.needs,
             reinforced_support=self.reinforced_support,
             held_by=self.held_by,
-            violence_screening=score_meeting_questions(self.attended, self.violence_questions),
+            violence_screening=score_meeting_questions(
+                self.attended, self.violence_questions, registry=registry
+            ),
             next_steps=self.next_steps,
         )
 
@@ -195,7 +223,7 @@ class SubmitFollowUpMeeting(_Submission):
     held_by: MeetingHost
     violence_questions: ScreeningAnswers | None = None
 
-    def to_update(self) -> RecordFollowUpMeeting:
+    def to_update(self, registry: Registry = INSTRUMENTS) -> RecordFollowUpMeeting:
         _check_host(self.attended, self.held_by)
         if self.ends_at <= self.starts_at:
             raise InvalidSubmission("ends_at", "must be after starts_at")
@@ -204,5 +232,7 @@ class SubmitFollowUpMeeting(_Submission):
             ends_at=self.ends_at,
             attended=self.attended,
             held_by=self.held_by,
-            violence_screening=score_meeting_questions(self.attended, self.violence_questions),
+            violence_screening=score_meeting_questions(
+                self.attended, self.violence_questions, registry=registry
+            ),
         )

@@ -244,7 +244,7 @@ async def test_a_disclosure_reaches_the_coordinator_and_no_other_role_channel_lo
     # A plan revision recomputes the case's overdue flag (and must not cancel the track).
     kept = {"interventions": [work | {"intervention_id": planned["created_ids"][0]}]}
     answered.append(json.dumps(await ok(api, case_id, "set-plan", kept, c)))
-    handle = env.client.get_workflow_handle_for(RehabCaseWorkflow.run, f"case-{case_id}")
+    handle = env.client.get_workflow_handle(f"case-{case_id}")
 
     # ---- the coordinator sees it, and the read is audited
     coordinator_view = (await api.get(f"/api/v1/cases/{case_id}", headers=c)).json()

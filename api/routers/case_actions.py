@@ -43,7 +43,12 @@ from models.actions import (
 from models.api import ActionAccepted, Problem, Role, ValidationProblem
 from models.case import Track
 from models.instruments import InvalidAnswers
-from models.screening import SubmitFollowUpMeeting, SubmitMeetingOutcome, SubmitScreening
+from models.screening import (
+    Registry,
+    SubmitFollowUpMeeting,
+    SubmitMeetingOutcome,
+    SubmitScreening,
+)
 from store import case_queries
 from store.audit import record_access
 from store.schema import CaseIntervention
@@ -52,9 +57,9 @@ router = APIRouter(prefix="/api/v1/cases", tags=["case actions"])
 
 # Function level by body: (caller, body, session, case_id) -> may this caller do it?
 BodyCheck = Callable[[Caller, Any, AsyncSession, uuid.UUID], Awaitable[bool]]
-# A request body that is not the update's input (answers in, scores out) is turned into it;
-# InvalidAnswers (field and reason, never the value) becomes a 422.
-Prepare = Callable[[Any], BaseModel]
+# A request body that is not the update's input (answers in, scores out) is turned into it,
+# with the API's instruments; InvalidAnswers (field and reason, never the value) is a 422.
+Prepare = Callable[[Any, Registry], BaseModel]
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ async def execute_case_action(
     update_input = body
     if action.prepare is not None:
         try:
-            update_input = action.prepare(body)
+            update_input = action.prepare(body, context.instruments)
         except InvalidAnswers as invalid:
             raise FieldRejected(invalid.field, invalid.reason) from None
     if action.sensitive:
@@ -212,8 +217,10 @@ BOOK_JOINT_MEETING = expose(
 )
 
 
-def _to_update(body: SubmitScreening | SubmitMeetingOutcome | SubmitFollowUpMeeting) -> BaseModel:
-    return body.to_update()
+def _to_update(
+    body: SubmitScreening | SubmitMeetingOutcome | SubmitFollowUpMeeting, registry: Registry
+) -> BaseModel:
+    return body.to_update(registry)
 
 
 RECORD_MEETING_OUTCOME = expose(
