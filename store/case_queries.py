@@ -144,11 +144,6 @@ async def screenings_of(session: AsyncSession, case_id: uuid.UUID) -> Sequence[S
     return rows.all()
 
 
-async def violence_disclosed(session: AsyncSession, case_id: uuid.UUID) -> bool:
-    """Restricted (coordinator): whether any violence disclosure is recorded for the case."""
-    return bool(await session.scalar(select(exists().where(ViolenceDisclosure.case_id == case_id))))
-
-
 async def violence_disclosures_of(
     session: AsyncSession, case_id: uuid.UUID
 ) -> Sequence[ViolenceDisclosure]:
