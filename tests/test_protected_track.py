@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.common.v1 import Payload
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
@@ -277,6 +278,10 @@ async def test_a_disclosure_reaches_the_coordinator_and_no_other_role_channel_lo
     # (Every intervention there has `protected: false`; that key is a field name, not a fact.)
     without_flag = ops_view.model_dump_json(exclude={"interventions": {"__all__": {"protected"}}})
     assert_no_trace(without_flag, "the state query", safety_id)
+    # ...and the current details the Temporal UI shows them.
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert "**Open actions:**" in metadata.current_details
+    assert_no_trace(metadata.current_details, "the UI's current details", safety_id)
     async with sessionmaker() as session:
         (disclosure,) = (await session.scalars(select(ViolenceDisclosure))).all()
         assert disclosure.meeting_id is None
