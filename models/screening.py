@@ -11,7 +11,9 @@ Every refusal is an InvalidAnswers with the field's path and a reason, never the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -47,6 +49,26 @@ Registry = Mapping[tuple[str, int], Instrument]
 
 class InvalidSubmission(InvalidAnswers):
     """A body that cannot become a case update: the field's path and a reason, no value."""
+
+
+def refuse_repeated_keys(raw: bytes) -> None:
+    """Refuse a body that gives one key twice in an object, e.g. an item answered twice.
+
+    JSON parsers keep the last of two equal keys, which would silently decide between two
+    answers; the key itself is not named, since it is client text.
+    """
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len({key for key, _ in pairs}) != len(pairs):
+            raise InvalidSubmission("body", "gives the same key twice in one object")
+        return dict(pairs)
+
+    try:
+        json.loads(raw, object_pairs_hook=unique)
+    except ValueError as error:
+        if isinstance(error, InvalidSubmission):
+            raise
+        # Not JSON at all: the request's own validation has already refused it.
 
 
 def registry_with(loaded: Iterable[Instrument], base: Registry = INSTRUMENTS) -> Registry:

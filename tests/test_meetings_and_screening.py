@@ -7,6 +7,7 @@ questions are part of the intake screening and of every meeting the employee att
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -150,6 +151,22 @@ async def test_screening_answers_are_scored_by_the_server_and_bad_ones_are_refus
         assert "4711" not in response.text and "Kanarie" not in response.text
     typed = await post(api, case_id, "record-screening-result", {"answers": [not_a_number]}, c)
     assert typed.status_code == 422 and "secret-answer" not in typed.text
+    # An item answered twice is not decided by the JSON parser keeping the last value.
+    twice = (
+        '{"answers": [{"instrument_id": "work_ability_score", "instrument_version": 1, '
+        '"answers": {"current_work_ability": 3, "current_work_ability": 9}}, '
+        + json.dumps(violence())
+        + "]}"
+    )
+    repeated = await api.post(
+        f"/api/v1/cases/{case_id}/record-screening-result",
+        content=twice,
+        headers=c | {"content-type": "application/json"},
+    )
+    assert repeated.status_code == 422
+    assert repeated.json()["detail"] == [
+        {"field": "body", "reason": "gives the same key twice in one object"}
+    ]
     assert await stage_of(api, case_id, c) == "screening"  # nothing changed
 
     # KEDS 19 is over the cut-off, WAS 6 is moderate; the client never says so.

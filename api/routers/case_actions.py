@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,6 +48,7 @@ from models.screening import (
     SubmitFollowUpMeeting,
     SubmitMeetingOutcome,
     SubmitScreening,
+    refuse_repeated_keys,
 )
 from store import case_queries
 from store.audit import record_access
@@ -179,12 +180,19 @@ def expose(action: CaseAction, summary: str) -> CaseAction:
     body_model = action.input_model
 
     async def endpoint(
+        request: Request,
         case_id: uuid.UUID,
         body: body_model,  # type: ignore[valid-type]
         caller: CallerDep,
         context: ContextDep,
         session: SessionDep,
     ) -> ActionAccepted:
+        if action.prepare is not None:
+            # Answers: an item answered twice must not be decided by the parser.
+            try:
+                refuse_repeated_keys(await request.body())
+            except InvalidAnswers as invalid:
+                raise FieldRejected(invalid.field, invalid.reason) from None
         return await execute_case_action(action, case_id, body, caller, context, session)
 
     endpoint.__name__ = action.update
