@@ -27,6 +27,7 @@ from models.case import (
 from store.cases import insert_case
 from store.outbox import enqueue_notification
 from store.schema import (
+    AgreedNextStepRow,
     Case,
     CaseConsent,
     CaseDeadline,
@@ -176,6 +177,7 @@ class CaseRecords:
                 )
             await self._record_meeting(session, change)
             await self._record_screenings(session, change)
+            await self._record_next_steps(session, change)
             for n in change.notifications:
                 await enqueue_notification(
                     session,
@@ -207,6 +209,8 @@ class CaseRecords:
                 sequence=m.sequence,
                 status=m.status,
                 reinforced_support=m.reinforced_support,
+                kind=m.kind,
+                held_by=m.held_by,
             )
             .on_conflict_do_update(
                 index_elements=[Meeting.id],
@@ -216,6 +220,7 @@ class CaseRecords:
                     "sequence": m.sequence,
                     "status": m.status,
                     "reinforced_support": m.reinforced_support,
+                    "held_by": m.held_by,
                 },
             )
         )
@@ -232,8 +237,27 @@ class CaseRecords:
             )
 
     async def _record_screenings(self, session: AsyncSession, change: CaseChange) -> None:
+        """Scores of ordinary instruments into `screenings`; a protected instrument's result
+        only ever into `violence_disclosures`, and only when it is a disclosure."""
         for index, s in enumerate(change.screenings):
             step_key = f"{change.step_key}.{index}"
+            # Only protected instruments disclose; a change written before `protected`
+            # existed carries the disclosure alone.
+            if s.protected or s.disclosure:
+                if s.disclosure:
+                    await session.execute(
+                        insert(ViolenceDisclosure)
+                        .values(
+                            case_id=change.case_id,
+                            workflow_id=change.workflow_id,
+                            step_key=step_key,
+                            disclosed_at=change.occurred_at,
+                            meeting_id=s.meeting_id,
+                            asked_by=s.asked_by,
+                        )
+                        .on_conflict_do_nothing(constraint="uq_violence_disclosures_workflow_id")
+                    )
+                continue
             await session.execute(
                 insert(Screening)
                 .values(
@@ -249,17 +273,27 @@ class CaseRecords:
                 )
                 .on_conflict_do_nothing(constraint="uq_screenings_workflow_id")
             )
-            if s.disclosure:
-                await session.execute(
-                    insert(ViolenceDisclosure)
-                    .values(
-                        case_id=change.case_id,
-                        workflow_id=change.workflow_id,
-                        step_key=step_key,
-                        disclosed_at=change.occurred_at,
-                    )
-                    .on_conflict_do_nothing(constraint="uq_violence_disclosures_workflow_id")
+
+    async def _record_next_steps(self, session: AsyncSession, change: CaseChange) -> None:
+        for step in change.next_steps:
+            await session.execute(
+                insert(AgreedNextStepRow)
+                .values(
+                    id=step.step_id,
+                    case_id=change.case_id,
+                    meeting_id=step.meeting_id,
+                    track=step.track.value,
+                    kind=step.kind,
+                    owner=step.owner.value,
+                    due_on=step.due_on,
+                    intervention_id=step.intervention_id,
+                    agreed_at=change.occurred_at,
                 )
+                .on_conflict_do_update(
+                    index_elements=[AgreedNextStepRow.id],
+                    set_={"intervention_id": step.intervention_id},
+                )
+            )
 
     @activity.defn
     async def record_intervention(self, change: InterventionChange) -> None:
@@ -289,6 +323,7 @@ class CaseRecords:
                     owner=iv.owner.value,
                     due_on=iv.due_on,
                     assigned_at=iv.assigned_at,
+                    protected=iv.protected,
                     **values,
                 )
                 .on_conflict_do_update(index_elements=[CaseIntervention.id], set_=values)
@@ -304,7 +339,9 @@ class CaseRecords:
                 detail={
                     "intervention_id": str(iv.intervention_id),
                     "track": iv.track.value,
-                    "kind": iv.kind,
+                    # The timeline outlives erasure (it is append-only), so the protected
+                    # track's kind is kept only in its erasable `case_interventions` row.
+                    **({} if iv.protected else {"kind": iv.kind}),
                     "owner": iv.owner.value,
                     "due_on": iv.due_on.isoformat(),
                     **({"outcome": change.outcome.value} if change.outcome else {}),
@@ -330,7 +367,8 @@ class CaseRecords:
 
         The case keeps non-personal statistics (unit, trigger, stage, outcome, relapse count,
         opening and closing time) and its timeline, which by construction holds kinds, dates
-        and codes only. Sick-leave dates, consents, deadlines, screenings and disclosures go.
+        and codes only. Sick-leave dates, consents, deadlines, screenings, disclosures and the
+        protected track's interventions go.
         The identity (encrypted number, lookup hash, own contact) is erased when no other
         retained case of the employee still needs it; the last such case erases it.
         """
@@ -354,6 +392,11 @@ class CaseRecords:
             await session.execute(delete(Screening).where(Screening.case_id == case))
             await session.execute(
                 delete(ViolenceDisclosure).where(ViolenceDisclosure.case_id == case)
+            )
+            await session.execute(
+                delete(CaseIntervention).where(
+                    CaseIntervention.case_id == case, CaseIntervention.protected.is_(True)
+                )
             )
             still_needed = await session.scalar(
                 select(func.count())

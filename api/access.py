@@ -23,10 +23,13 @@ from models.api import (
     CaseTimeline,
     CaseView,
     ConsentView,
+    CoordinatorInterventionView,
     CoordinatorTimelineEntry,
+    DisclosureView,
     InformationRequestView,
     InterventionView,
     MeetingView,
+    NextStepView,
     Role,
     ScreeningView,
     TimelineEntry,
@@ -38,12 +41,14 @@ from models.case import Track as TrackName
 from store import case_queries
 from store.case_queries import CaseScope
 from store.schema import (
+    AgreedNextStepRow,
     Case,
     CaseConsent,
     CaseEvent,
     CaseInformationRequest,
     CaseIntervention,
     Meeting,
+    ViolenceDisclosure,
 )
 
 # Roles that read case content at all; admin and hr_system never do.
@@ -94,7 +99,10 @@ def _consents(rows: Sequence[CaseConsent]) -> list[ConsentView]:
 
 
 def _meetings(rows: Sequence[Meeting]) -> list[MeetingView]:
-    return [MeetingView(starts_at=m.starts_at, ends_at=m.ends_at, status=m.status) for m in rows]
+    return [
+        MeetingView(starts_at=m.starts_at, ends_at=m.ends_at, status=m.status, kind=m.kind)
+        for m in rows
+    ]
 
 
 def _interventions(rows: Sequence[CaseIntervention]) -> list[InterventionView]:
@@ -112,7 +120,42 @@ def _interventions(rows: Sequence[CaseIntervention]) -> list[InterventionView]:
     ]
 
 
-# The intervention tracks each audience sees; None means all of them.
+def _coordinator_interventions(
+    rows: Sequence[CaseIntervention],
+) -> list[CoordinatorInterventionView]:
+    return [
+        CoordinatorInterventionView(**view.model_dump(), protected=row.protected)
+        for view, row in zip(_interventions(rows), rows, strict=True)
+    ]
+
+
+def _next_steps(rows: Sequence[AgreedNextStepRow]) -> list[NextStepView]:
+    return [
+        NextStepView(
+            step_id=r.id,
+            track=TrackName(r.track),
+            kind=r.kind,
+            owner=r.owner,
+            due_on=r.due_on,
+            planned=r.intervention_id is not None,
+        )
+        for r in rows
+    ]
+
+
+def _disclosures(rows: Sequence[ViolenceDisclosure]) -> list[DisclosureView]:
+    return [
+        DisclosureView(
+            disclosed_at=r.disclosed_at, at_meeting=r.meeting_id is not None, asked_by=r.asked_by
+        )
+        for r in rows
+    ]
+
+
+# The intervention (and agreed next-step) tracks each audience sees; None means all of them.
+# The protected track's interventions are the coordinator's alone, whatever the track: a role
+# given the social track later still does not see them (social services would need the
+# employee's social-services consent, and are not a role yet).
 INTERVENTION_TRACKS: dict[Role, frozenset[str] | None] = {
     Role.COORDINATOR: None,
     Role.MANAGER: frozenset({TrackName.WORK_ORIENTED.value}),
@@ -173,8 +216,15 @@ async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
                 overdue=case.overdue,
                 outcome=case.outcome,
                 meetings=_meetings(await q.meetings_of(session, case.id)),
-                interventions=_interventions(
-                    await q.interventions_of(session, case.id, INTERVENTION_TRACKS[role])
+                interventions=(
+                    []
+                    if role is Role.COORDINATOR
+                    else _interventions(
+                        await q.interventions_of(session, case.id, INTERVENTION_TRACKS[role])
+                    )
+                ),
+                next_steps=_next_steps(
+                    await q.next_steps_of(session, case.id, INTERVENTION_TRACKS[role])
                 ),
                 information_requests=_information_requests(
                     await q.information_requests_of(session, case.id, INFORMATION_PARTIES[role])
@@ -182,8 +232,12 @@ async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
             )
             if role is Role.MANAGER:
                 return manager
+            disclosures = await q.violence_disclosures_of(session, case.id)
             return CaseForCoordinator(
-                **manager.model_dump(exclude={"audience"}),
+                **manager.model_dump(exclude={"audience", "interventions"}),
+                interventions=_coordinator_interventions(
+                    await q.interventions_of(session, case.id, include_protected=True)
+                ),
                 policy_id=case.policy_id,
                 policy_version=case.policy_version,
                 consents=_consents(await q.consents_of(session, case.id)),
@@ -191,7 +245,8 @@ async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
                     ScreeningView.model_validate(r, from_attributes=True)
                     for r in await q.screenings_of(session, case.id)
                 ],
-                violence_disclosed=await q.violence_disclosed(session, case.id),
+                violence_disclosed=bool(disclosures),
+                violence_disclosures=_disclosures(disclosures),
             )
         case Role.EMPLOYEE:
             return CaseForEmployee(
@@ -213,6 +268,9 @@ async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
                 ),
                 information_requests=_information_requests(
                     await q.information_requests_of(session, case.id, INFORMATION_PARTIES[role])
+                ),
+                next_steps=_next_steps(
+                    await q.next_steps_of(session, case.id, INTERVENTION_TRACKS[role])
                 ),
             )
     raise ValueError(f"role {role} reads no case content")

@@ -13,7 +13,7 @@ from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit, CodecCors
 from api.ratelimit import RateLimiter
-from api.routers import absence_events, case_actions, cases, codec, health
+from api.routers import absence_events, case_actions, cases, codec, health, instruments
 from core.codec import EncryptionCodec, KeyRing
 from core.identity import IdentityProtector
 from core.logging import configure_logging
@@ -47,6 +47,7 @@ def create_app(
             verifier=build_verifier(settings),
             limiter=RateLimiter(settings.api.rate_limit_per_minute, settings.api.rate_limit_burst),
             codec=EncryptionCodec(KeyRing.from_config(secrets.payload_keys)),
+            instruments=instruments.load_registry(settings.screening.instruments_dir),
         )
         try:
             yield
@@ -69,6 +70,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(cases.router)
     app.include_router(case_actions.router)
+    app.include_router(instruments.router)
     app.include_router(absence_events.router)
     app.include_router(codec.router)
     ui_port = settings.temporal.ui_port

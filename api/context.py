@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -12,6 +13,7 @@ from api.auth import TokenVerifier
 from api.ratelimit import RateLimiter
 from core.identity import IdentityProtector
 from core.settings import Settings
+from models.instruments import INSTRUMENTS, Instrument
 
 
 @dataclass(frozen=True)
@@ -25,3 +27,5 @@ class ApiContext:
     limiter: RateLimiter
     # The payload codec the codec server exposes to the Temporal UI.
     codec: PayloadCodec
+    # The screening instruments answers are scored with: shipped, plus loaded definitions.
+    instruments: Mapping[tuple[str, int], Instrument] = field(default_factory=lambda: INSTRUMENTS)

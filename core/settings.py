@@ -134,6 +134,12 @@ class SecuritySettings(BaseModel):
     pin_lookup_key: SecretStr | None = None
 
 
+class ScreeningSettings(BaseModel):
+    # A directory of instrument definitions (*.json, models.instruments.load_instrument), e.g.
+    # licensed official wording; read once when the API starts.
+    instruments_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="REHABFLOW_",
@@ -149,6 +155,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
 
     @property
     def maildir_path(self) -> Path:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Self
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -33,6 +34,20 @@ from models.instruments import ScreeningScore
 InterventionKind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 # Who takes part in a joint meeting, by role.
 Participant = Literal["employee", "manager", "coordinator", "fk", "fhv"]
+# The party that holds a meeting, and so asks the violence-exposure questions there.
+MeetingHost = Literal["coordinator", "manager", "fk", "fhv"]
+# The kind of the protected track's intervention: only the workflow starts one.
+SAFETY_SUPPORT_KIND = "safety_support"
+
+
+def _not_reserved(kind: str) -> str:
+    if kind == SAFETY_SUPPORT_KIND:
+        raise ValueError("this kind is reserved; it is started by the case itself")
+    return kind
+
+
+# A kind that people may plan or agree on: every kind except the protected track's.
+PlannableKind = Annotated[InterventionKind, AfterValidator(_not_reserved)]
 
 
 class _Action(BaseModel):
@@ -67,16 +82,58 @@ class BookJointMeeting(_Action):
         return self
 
 
+class AgreedNextStep(_Action):
+    """A next step agreed at a meeting: codes and a date, never free text.
+
+    It shows in the case view of those who see its track, and `SetPlan.adopt_next_steps`
+    turns it into an intervention of the plan.
+    """
+
+    track: Track
+    kind: PlannableKind
+    owner: InterventionOwner
+    due_on: date
+
+
 class RecordMeetingOutcome(_Action):
-    """Who attended, the needs found per track and whether reinforced support is needed."""
+    """Who attended, the needs found per track and whether reinforced support is needed.
+
+    `held_by` is the party that held the meeting and asked the violence-exposure questions;
+    `violence_screening` is their answers, scored by the API (models.screening), so the
+    workflow never sees an answer. Both are unset for outcomes recorded before they existed.
+    """
 
     attended: tuple[Participant, ...] = Field(min_length=1)
     needs: tuple[Track, ...] = ()
     reinforced_support: bool
+    held_by: MeetingHost | None = None
+    violence_screening: ScreeningScore | None = None
+    next_steps: tuple[AgreedNextStep, ...] = Field(default=(), max_length=20)
+
+
+class RecordFollowUpMeeting(_Action):
+    """A follow-up meeting held in stage interventions or return_to_work.
+
+    The violence-exposure questions are asked again at every meeting the employee attends
+    ("structured and regular"), by the party that holds it.
+    """
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    attended: tuple[Participant, ...] = Field(min_length=1)
+    held_by: MeetingHost
+    violence_screening: ScreeningScore | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("a meeting must end after it starts")
+        return self
 
 
 class RecordScreeningResult(_Action):
-    """Scored instruments (scored by the API with models.instruments.score)."""
+    """Scored instruments: the API scores the submitted answers (models.screening) and sends
+    only the scores; a client never supplies a score."""
 
     scores: tuple[ScreeningScore, ...] = Field(min_length=1)
 
@@ -84,7 +141,7 @@ class RecordScreeningResult(_Action):
 class PlannedIntervention(_Action):
     intervention_id: UUID | None = None
     track: Track
-    kind: InterventionKind
+    kind: PlannableKind
     owner: InterventionOwner
     due_on: date
     # The owner is reminded this many days before the due date (0: no reminder).
@@ -99,6 +156,8 @@ class SetPlan(_Action):
     """
 
     interventions: tuple[PlannedIntervention, ...] = ()
+    # Agreed next steps (by id) that become interventions of the plan as they were agreed.
+    adopt_next_steps: tuple[UUID, ...] = ()
 
 
 class AddIntervention(_Action):
@@ -197,6 +256,9 @@ class InterventionInput(_Action):
     remind_days_before: int = 3
     escalate_after_days: int = 7
     assigned_at: datetime
+    # The protected track's safety support: its nature never reaches anyone but the
+    # coordinator, and its escalation goes to the coordinator only.
+    protected: bool = False
 
 
 class InterventionFinish(_Action):

@@ -96,6 +96,9 @@ class MeetingView(_Response):
     starts_at: datetime
     ends_at: datetime
     status: str
+    kind: Literal["joint", "follow_up"] = Field(
+        default="joint", description="The joint meeting, or a follow-up meeting."
+    )
 
 
 class InterventionView(_Response):
@@ -117,6 +120,31 @@ class InformationRequestView(_Response):
     status: str = Field(description="open, overdue, answered or cancelled")
     requested_at: datetime
     received_on: date | None
+
+
+class CoordinatorInterventionView(InterventionView):
+    protected: bool = Field(
+        description="The protected track's safety support, started by a violence disclosure."
+    )
+
+
+class NextStepView(_Response):
+    """A next step agreed at a meeting; `planned` once the plan adopted it."""
+
+    step_id: UUID
+    track: Track
+    kind: str
+    owner: str
+    due_on: date
+    planned: bool
+
+
+class DisclosureView(_Response):
+    """Restricted (coordinator): when a violence disclosure was made, and who asked."""
+
+    disclosed_at: datetime
+    at_meeting: bool
+    asked_by: str | None
 
 
 class ScreeningView(_Response):
@@ -163,6 +191,9 @@ class CaseForManager(_CaseCore, _SickLeave):
         "services or occupational health reveals a health or social matter (all parties for "
         "the coordinator)."
     )
+    next_steps: list[NextStepView] = Field(
+        description="Agreed next steps of the work-oriented track (all for the coordinator)."
+    )
 
 
 class CaseForCoordinator(CaseForManager):
@@ -170,12 +201,18 @@ class CaseForCoordinator(CaseForManager):
     the violence flag and the medical/social tracks are added here as they land."""
 
     audience: Literal["coordinator"] = "coordinator"  # type: ignore[assignment]
+    interventions: list[CoordinatorInterventionView] = Field(  # type: ignore[assignment]
+        description="Every track's interventions, the protected track's included."
+    )
     policy_id: str
     policy_version: int
     consents: list[ConsentView]
     screenings: list[ScreeningView]
     violence_disclosed: bool = Field(
         description="A violence disclosure is recorded (protected track); coordinator only."
+    )
+    violence_disclosures: list[DisclosureView] = Field(
+        description="Each recorded disclosure (restricted table); coordinator only."
     )
 
 
@@ -205,6 +242,7 @@ class CaseForFhv(_CaseCore):
     information_requests: list[InformationRequestView] = Field(
         description="Information requests to occupational health itself."
     )
+    next_steps: list[NextStepView] = Field(description="Agreed medical-track next steps.")
 
 
 CaseView = Annotated[

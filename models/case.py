@@ -184,6 +184,8 @@ class InterventionState(_State):
     remind_days_before: int = 3
     status: InterventionStatus = InterventionStatus.OPEN
     outcome: InterventionOutcome | None = None
+    # The protected track's safety support: coordinator only, never part of the plan.
+    protected: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -205,6 +207,18 @@ class InformationRequestState(_State):
     @property
     def is_open(self) -> bool:
         return self.status in (InformationRequestStatus.OPEN, InformationRequestStatus.OVERDUE)
+
+
+class NextStepState(_State):
+    """A next step agreed at a meeting; `intervention_id` is set once the plan adopts it."""
+
+    step_id: UUID
+    meeting_id: UUID
+    track: Track
+    kind: str
+    owner: InterventionOwner
+    due_on: date
+    intervention_id: UUID | None = None
 
 
 class ReturnStep(_State):
@@ -238,6 +252,9 @@ class CaseState(_State):
     information_requests: list[InformationRequestState] = Field(default_factory=list)
     return_steps: list[ReturnStep] = Field(default_factory=list)
     returned_on: date | None = None
+    next_steps: list[NextStepState] = Field(default_factory=list)
+    # A disclosure opened the protected track (stored only in the restricted table).
+    violence_disclosed: bool = False
     deadlines: list[TrackedDeadline] = Field(default_factory=list)
     long_term: bool = False
     relapse_count: int = 0
@@ -304,14 +321,23 @@ class CaseView(_Frozen):
     next_deadline: DeadlineView | None = None
     meeting: MeetingSlot | None = None
     consents: dict[ConsentParty, bool] = Field(default_factory=dict)
+    # Without the protected track's interventions: see ProtectedTrackView.
     interventions: tuple[InterventionState, ...] = ()
     information_requests: tuple[InformationRequestState, ...] = ()
+    next_steps: tuple[NextStepState, ...] = ()
     return_extent: int | None = None
     long_term: bool = False
     relapse_count: int = 0
     outcome: CaseOutcome | None = None
     closed_at: datetime | None = None
     erased: bool = False
+
+
+class ProtectedTrackView(_Frozen):
+    """What the `protected_track` query returns: for the coordinator, never for operations."""
+
+    disclosed: bool
+    interventions: tuple[InterventionState, ...] = ()
 
 
 class DeadlinesView(_Frozen):
@@ -377,10 +403,16 @@ class MeetingRecord(_Frozen):
     invited: tuple[str, ...]
     attended: tuple[str, ...] | None = None
     reinforced_support: bool | None = None
+    kind: Literal["joint", "follow_up"] = "joint"
+    held_by: str | None = None
 
 
 class ScreeningRecord(_Frozen):
-    """A scored instrument: totals and bands only; a disclosure goes to its restricted table."""
+    """A scored instrument: totals and bands only; a disclosure goes to its restricted table.
+
+    A protected instrument (violence exposure) never gets a `screenings` row: its result is
+    written only as a disclosure, and only when there is one.
+    """
 
     instrument_id: str
     instrument_version: int
@@ -388,6 +420,22 @@ class ScreeningRecord(_Frozen):
     band: str
     risk_level: str
     disclosure: bool = False
+    protected: bool = False
+    # For questions asked at a meeting: the meeting, and the party that asked them.
+    meeting_id: UUID | None = None
+    asked_by: str | None = None
+
+
+class NextStepRecord(_Frozen):
+    """An agreed next step for the `agreed_next_steps` table."""
+
+    step_id: UUID
+    meeting_id: UUID
+    track: Track
+    kind: str
+    owner: InterventionOwner
+    due_on: date
+    intervention_id: UUID | None = None
 
 
 class CaseChange(_Frozen):
@@ -409,6 +457,7 @@ class CaseChange(_Frozen):
     consent: ConsentRecord | None = None
     meeting: MeetingRecord | None = None
     screenings: tuple[ScreeningRecord, ...] = ()
+    next_steps: tuple[NextStepRecord, ...] = ()
     notifications: tuple[NotificationRequest, ...] = ()
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.schema import (
+    AgreedNextStepRow,
     Case,
     CaseConsent,
     CaseEvent,
@@ -119,12 +120,19 @@ async def meetings_of(session: AsyncSession, case_id: uuid.UUID) -> Sequence[Mee
 
 
 async def interventions_of(
-    session: AsyncSession, case_id: uuid.UUID, tracks: Collection[str] | None = None
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    tracks: Collection[str] | None = None,
+    *,
+    include_protected: bool = False,
 ) -> Sequence[CaseIntervention]:
-    """The case's interventions, of the given tracks only when `tracks` is given."""
+    """The case's interventions, of the given tracks only when `tracks` is given; the
+    protected track's (coordinator only) only when asked for."""
     query = select(CaseIntervention).where(CaseIntervention.case_id == case_id)
     if tracks is not None:
         query = query.where(CaseIntervention.track.in_(sorted(tracks)))
+    if not include_protected:
+        query = query.where(CaseIntervention.protected.is_(False))
     rows = await session.scalars(query.order_by(CaseIntervention.due_on, CaseIntervention.id))
     return rows.all()
 
@@ -150,6 +158,24 @@ async def screenings_of(session: AsyncSession, case_id: uuid.UUID) -> Sequence[S
     return rows.all()
 
 
-async def violence_disclosed(session: AsyncSession, case_id: uuid.UUID) -> bool:
-    """Restricted (coordinator): whether any violence disclosure is recorded for the case."""
-    return bool(await session.scalar(select(exists().where(ViolenceDisclosure.case_id == case_id))))
+async def violence_disclosures_of(
+    session: AsyncSession, case_id: uuid.UUID
+) -> Sequence[ViolenceDisclosure]:
+    """Restricted (coordinator): when each disclosure was made, and at which meeting."""
+    rows = await session.scalars(
+        select(ViolenceDisclosure)
+        .where(ViolenceDisclosure.case_id == case_id)
+        .order_by(ViolenceDisclosure.disclosed_at, ViolenceDisclosure.id)
+    )
+    return rows.all()
+
+
+async def next_steps_of(
+    session: AsyncSession, case_id: uuid.UUID, tracks: Collection[str] | None = None
+) -> Sequence[AgreedNextStepRow]:
+    """The next steps agreed at the case's meetings, of the given tracks when given."""
+    query = select(AgreedNextStepRow).where(AgreedNextStepRow.case_id == case_id)
+    if tracks is not None:
+        query = query.where(AgreedNextStepRow.track.in_(sorted(tracks)))
+    rows = await session.scalars(query.order_by(AgreedNextStepRow.due_on, AgreedNextStepRow.id))
+    return rows.all()

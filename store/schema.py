@@ -263,6 +263,10 @@ class Meeting(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="booked")
     reinforced_support: Mapped[bool | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The joint meeting, or a follow-up meeting later in the case (issue 7).
+    kind: Mapped[str] = mapped_column(String(16), server_default="joint")
+    # The party that held the meeting and asked the violence-exposure questions, by role.
+    held_by: Mapped[str | None] = mapped_column(String(16))
 
 
 class MeetingParticipant(Base):
@@ -309,6 +313,10 @@ class ViolenceDisclosure(Base):
     step_key: Mapped[str] = mapped_column(String(128))
     disclosed_at: Mapped[datetime]
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Where it was disclosed: at a meeting (which, and the asking party's role), or at the
+    # intake screening (both unset).
+    meeting_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("meetings.id"))
+    asked_by: Mapped[str | None] = mapped_column(String(16))
 
 
 # ---------------------------------------------------------------- access audit (issue 5)
@@ -367,6 +375,9 @@ class CaseIntervention(Base):
     assigned_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    # The protected track's safety support: shown to the coordinator only, erased with the
+    # case's personal data (issue 7).
+    protected: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 # ---------------------------------------------------------------- information requests (issue 7)
@@ -393,3 +404,19 @@ class CaseInformationRequest(Base):
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class AgreedNextStepRow(Base):
+    """A next step agreed at a meeting: codes and a date; `intervention_id` once planned."""
+
+    __tablename__ = "agreed_next_steps"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    meeting_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meetings.id"))
+    track: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(32))
+    due_on: Mapped[date] = mapped_column(Date)
+    intervention_id: Mapped[uuid.UUID | None]
+    agreed_at: Mapped[datetime]

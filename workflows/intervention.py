@@ -3,7 +3,8 @@
 Started by its case (parent close policy ABANDON, because the case continues as new at
 stage boundaries); finished by the case's `finish` signal, or cancelled with the case.
 Timers: a reminder to the owner `remind_days_before` the due date (00:00 Europe/Stockholm),
-overdue when the due date ends (24:00), an escalation `escalate_after_days` later.
+overdue when the due date ends (24:00), an escalation `escalate_after_days` later (to the
+coordinator and the manager; for the protected track's safety support, the coordinator only).
 """
 
 from __future__ import annotations
@@ -127,13 +128,17 @@ class InterventionWorkflow:
                 InterventionOverdueNotice(intervention_id=self._input.intervention_id),
             )
             return
+        # A protected intervention escalates to the coordinator only: a manager told of an
+        # overdue action they cannot see would learn that the case has a hidden track.
+        escalated_to = (
+            (RecipientRole.COORDINATOR,)
+            if self._input.protected
+            else (RecipientRole.MANAGER, RecipientRole.COORDINATOR)
+        )
         await self._record(
             "intervention_escalated",
             self._status,
-            (
-                (NotificationType.INTERVENTION_OVERDUE, RecipientRole.MANAGER),
-                (NotificationType.INTERVENTION_OVERDUE, RecipientRole.COORDINATOR),
-            ),
+            tuple((NotificationType.INTERVENTION_OVERDUE, role) for role in escalated_to),
         )
 
     async def _record(

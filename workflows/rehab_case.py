@@ -22,8 +22,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import CaseRecords
     from channels.message import NotificationType, RecipientRole
     from models.actions import (
+        SAFETY_SUPPORT_KIND,
         AbsenceNews,
         AddIntervention,
+        AgreedNextStep,
         BookJointMeeting,
         CancelIntervention,
         CaseActionResult,
@@ -35,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         PlannedIntervention,
         RecordConsent,
         RecordDeadlineMet,
+        RecordFollowUpMeeting,
         RecordMeetingOutcome,
         RecordReturnToWorkStep,
         RecordScreeningResult,
@@ -58,17 +61,22 @@ with workflow.unsafe.imports_passed_through():
         ErasureRequest,
         InformationRequestState,
         InformationRequestStatus,
+        InterventionOwner,
         InterventionState,
         InterventionStatus,
         MeetingBooking,
         MeetingRecord,
+        NextStepRecord,
+        NextStepState,
         NotificationRequest,
         OpenAction,
         OpenActionsView,
         OpenCaseRecord,
+        ProtectedTrackView,
         ReturnStep,
         ScreeningRecord,
         Stage,
+        Track,
         information_request_workflow_id,
         intervention_workflow_id,
     )
@@ -89,6 +97,7 @@ with workflow.unsafe.imports_passed_through():
         RecordInformationResponse,
         RequestInformation,
     )
+    from models.instruments import ScreeningScore
     from models.search_attributes import REHAB_OVERDUE, REHAB_STAGE, REHAB_UNIT
     from models.sick_leave import (
         SickPeriod,
@@ -126,6 +135,11 @@ _INFORMATION_STAGES = (
     *_OPEN_STAGES_AFTER_PLAN,
 )
 
+# The safety support a violence disclosure starts: due within a week, reminded three days
+# before. The coordinator owns it; nobody else learns that it exists.
+SAFETY_SUPPORT_DUE_DAYS = 7
+SAFETY_SUPPORT_REMIND_DAYS_BEFORE = 3
+
 _STEP_NOTICE: dict[DeadlineStep, tuple[tuple[NotificationType, RecipientRole], ...]] = {
     DeadlineStep.DUE: ((NotificationType.DEADLINE_DUE, RecipientRole.COORDINATOR),),
     DeadlineStep.OVERDUE: ((NotificationType.DEADLINE_OVERDUE, RecipientRole.COORDINATOR),),
@@ -139,6 +153,13 @@ _STEP_NOTICE: dict[DeadlineStep, tuple[tuple[NotificationType, RecipientRole], .
 
 class _Rejected(ValueError):
     """An action that does not fit the case; the message is shown to the coordinator."""
+
+
+def _planned(step: NextStepState) -> PlannedIntervention:
+    """An agreed next step as the plan's intervention."""
+    return PlannedIntervention(
+        track=step.track, kind=step.kind, owner=step.owner, due_on=step.due_on
+    )
 
 
 @workflow.defn
@@ -343,8 +364,10 @@ class RehabCaseWorkflow:
             next_deadline=None if next_deadline is None else view_of(next_deadline),
             meeting=s.meeting.slot if s.meeting else None,
             consents=dict(s.consents),
-            interventions=tuple(iv.model_copy() for iv in s.interventions),
+            # Operations staff see this view: the protected track is not in it.
+            interventions=tuple(iv.model_copy() for iv in s.interventions if not iv.protected),
             information_requests=tuple(r.model_copy() for r in s.information_requests),
+            next_steps=tuple(step.model_copy() for step in s.next_steps),
             return_extent=s.return_steps[-1].extent if s.return_steps else None,
             long_term=s.long_term,
             relapse_count=s.relapse_count,
@@ -359,7 +382,17 @@ class RehabCaseWorkflow:
 
     @workflow.query
     def open_actions(self) -> OpenActionsView:
-        return OpenActionsView(actions=tuple(self._open_actions()))
+        """The coordinator's tasks, including the protected track's."""
+        return OpenActionsView(actions=tuple(self._open_actions(include_protected=True)))
+
+    @workflow.query
+    def protected_track(self) -> ProtectedTrackView:
+        """For the coordinator: whether a disclosure opened the track, and its interventions."""
+        s = self._state
+        return ProtectedTrackView(
+            disclosed=s.violence_disclosed,
+            interventions=tuple(iv.model_copy() for iv in s.interventions if iv.protected),
+        )
 
     @workflow.update
     async def wait_until_recorded(self) -> CaseView:
@@ -490,25 +523,41 @@ class RehabCaseWorkflow:
     async def record_meeting_outcome(self, action: RecordMeetingOutcome) -> CaseActionResult:
         self._recheck(self._validate_record_meeting_outcome, action)
         s = self._state
+        meeting = s.meeting
+        assert meeting is not None
         s.meeting_held = True
         s.meetings_held += 1
         s.reinforced_support = action.reinforced_support
         s.stage = Stage.SCREENING
         self._action_done("record_meeting_outcome")
+        steps = self._agree_next_steps(action.next_steps, meeting.meeting_id)
+        safety_support = self._open_protected_track(action.violence_screening)
+        detail: dict[str, Any] = {
+            "attended": sorted(set(action.attended)),
+            "needs": sorted({t.value for t in action.needs}),
+            "reinforced_support": action.reinforced_support,
+        }
+        if action.held_by is not None:
+            detail["held_by"] = action.held_by
+        if steps:
+            detail["next_steps"] = len(steps)
         await self._record(
             "joint_meeting_held",
-            {
-                "attended": sorted(set(action.attended)),
-                "needs": sorted({t.value for t in action.needs}),
-                "reinforced_support": action.reinforced_support,
-            },
+            detail,
             meeting=self._meeting_record(
                 "held",
                 attended=tuple(sorted(set(action.attended))),
                 reinforced_support=action.reinforced_support,
+                held_by=action.held_by,
             ),
+            screenings=self._questions_asked(
+                action.violence_screening, meeting.meeting_id, action.held_by
+            ),
+            next_steps=tuple(self._next_step_record(step) for step in steps),
         )
-        return self._result()
+        await self._start_interventions(safety_support)
+        # Never the safety support's id: whoever recorded the meeting learns nothing of it.
+        return self._result(*(step.step_id for step in steps))
 
     @record_meeting_outcome.validator
     def _validate_record_meeting_outcome(self, action: RecordMeetingOutcome) -> None:
@@ -523,9 +572,50 @@ class RehabCaseWorkflow:
                 "the joint meeting has not started yet; record its outcome after "
                 f"{s.meeting.starts_at.isoformat()}"
             )
-        for party in ("fk", "fhv"):
-            if party in action.attended and not s.consents.get(ConsentParty(party), False):
-                raise _Rejected(f"{party} cannot have attended without the employee's consent")
+        self._check_attendance(action.attended, action.held_by, action.violence_screening)
+        for step in action.next_steps:
+            if step.due_on < self._today():
+                raise _Rejected("an agreed next step's due date cannot lie in the past")
+
+    @workflow.update
+    async def record_follow_up_meeting(self, action: RecordFollowUpMeeting) -> CaseActionResult:
+        """A follow-up meeting: attendance, who held it, and the violence-exposure questions
+        asked again — at every meeting, by whichever party holds it."""
+        self._recheck(self._validate_record_follow_up_meeting, action)
+        s = self._state
+        s.meetings_held += 1
+        meeting_id = workflow.uuid4()
+        attended = tuple(sorted(set(action.attended)))
+        safety_support = self._open_protected_track(action.violence_screening)
+        await self._record(
+            "meeting_follow_up_held",
+            {
+                "meeting_id": str(meeting_id),
+                "attended": list(attended),
+                "held_by": action.held_by,
+            },
+            meeting=MeetingRecord(
+                meeting_id=meeting_id,
+                starts_at=action.starts_at,
+                ends_at=action.ends_at,
+                sequence=0,
+                status="held",
+                invited=attended,
+                attended=attended,
+                kind="follow_up",
+                held_by=action.held_by,
+            ),
+            screenings=self._questions_asked(action.violence_screening, meeting_id, action.held_by),
+        )
+        await self._start_interventions(safety_support)
+        return self._result(meeting_id)
+
+    @record_follow_up_meeting.validator
+    def _validate_record_follow_up_meeting(self, action: RecordFollowUpMeeting) -> None:
+        self._require_stage(_OPEN_STAGES_AFTER_PLAN, "a follow-up meeting can be recorded")
+        if action.starts_at > workflow.now():
+            raise _Rejected("a follow-up meeting is recorded once it has started")
+        self._check_attendance(action.attended, action.held_by, action.violence_screening)
 
     @workflow.update
     async def record_screening_result(self, action: RecordScreeningResult) -> CaseActionResult:
@@ -533,12 +623,23 @@ class RehabCaseWorkflow:
         s = self._state
         s.screened = True
         s.stage = Stage.PLANNING
-        if any(score.suggests_reinforced_support for score in action.scores):
+        # Reinforced support is recorded with the meeting, which FK and the manager share; a
+        # disclosure gets its support from the protected track instead, so it cannot be
+        # inferred from the flag.
+        if any(score.suggests_reinforced_support for score in action.scores if not score.protected):
             s.reinforced_support = True
-        # The timeline says which instruments were used, never scores or disclosures.
+        safety_support: list[InterventionState] = []
+        for score in action.scores:
+            safety_support += self._open_protected_track(score)
+        # The timeline says which instruments were used, never scores or disclosures; it is
+        # append-only and outlives erasure, so the protected set (always asked) is left out.
         await self._record(
             "screening_recorded",
-            {"instruments": sorted({score.instrument_id for score in action.scores})},
+            {
+                "instruments": sorted(
+                    {score.instrument_id for score in action.scores if not score.protected}
+                )
+            },
             screenings=tuple(
                 ScreeningRecord(
                     instrument_id=score.instrument_id,
@@ -547,10 +648,12 @@ class RehabCaseWorkflow:
                     band=score.band,
                     risk_level=score.risk_level,
                     disclosure=bool(score.disclosure),
+                    protected=score.protected,
                 )
                 for score in action.scores
             ),
         )
+        await self._start_interventions(safety_support)
         return self._result()
 
     @record_screening_result.validator
@@ -566,24 +669,35 @@ class RehabCaseWorkflow:
         s = self._state
         revision = s.plan_set
         listed = {p.intervention_id for p in action.interventions if p.intervention_id}
+        # The protected track is not part of the plan: a revision never cancels it.
         to_cancel = [
-            iv for iv in s.interventions if iv.is_open and iv.intervention_id not in listed
+            iv
+            for iv in s.interventions
+            if iv.is_open and not iv.protected and iv.intervention_id not in listed
         ]
         known = {iv.intervention_id for iv in s.interventions}
         new = [p for p in action.interventions if p.intervention_id not in known]
+        adopted = [self._next_step(step_id) for step_id in action.adopt_next_steps]
         s.plan_set = True
         if s.stage == Stage.PLANNING:
             s.stage = Stage.INTERVENTIONS
         self._action_done("set_plan")
         started = self._add_interventions(new)
+        for step, iv in zip(
+            adopted, self._add_interventions(list(map(_planned, adopted))), strict=True
+        ):
+            step.intervention_id = iv.intervention_id
+            started.append(iv)
         for iv in to_cancel:
             iv.status = InterventionStatus.CANCELLED
+        planned = [iv for iv in s.interventions if iv.is_open and not iv.protected]
         await self._record(
             "plan_revised" if revision else "plan_set",
             {
-                "interventions": len([iv for iv in s.interventions if iv.is_open]),
-                "tracks": sorted({iv.track.value for iv in s.interventions if iv.is_open}),
+                "interventions": len(planned),
+                "tracks": sorted({iv.track.value for iv in planned}),
             },
+            next_steps=tuple(self._next_step_record(step) for step in adopted),
         )
         await self._start_interventions(started)
         await self._finish_interventions(
@@ -611,6 +725,13 @@ class RehabCaseWorkflow:
         ids = [p.intervention_id for p in action.interventions if p.intervention_id]
         if len(ids) != len(set(ids)):
             raise _Rejected("an intervention is listed twice in the plan")
+        if len(action.adopt_next_steps) != len(set(action.adopt_next_steps)):
+            raise _Rejected("an agreed next step is listed twice in the plan")
+        for step_id in action.adopt_next_steps:
+            step = self._next_step(step_id)
+            if step.intervention_id is not None:
+                raise _Rejected(f"agreed next step {step_id} is already part of the plan")
+            self._check_new_intervention(_planned(step))
 
     @workflow.update
     async def add_intervention(self, action: AddIntervention) -> CaseActionResult:
@@ -1053,7 +1174,9 @@ class RehabCaseWorkflow:
                 and iv.status == InterventionStatus.OPEN
             ):
                 iv.status = InterventionStatus.OVERDUE
-                if self._state.stage != Stage.CLOSED:
+                # A protected intervention never makes the case (which managers see) overdue;
+                # it recorded its own step, which only the coordinator sees.
+                if self._state.stage != Stage.CLOSED and not iv.protected:
                     self._refresh_overdue()
                     await self._record(
                         "intervention_overdue_flagged",
@@ -1149,7 +1272,11 @@ class RehabCaseWorkflow:
         s = self._state
         s.overdue = s.stage != Stage.CLOSED and (
             any(d.overdue for d in s.deadlines)
-            or any(iv.status == InterventionStatus.OVERDUE for iv in s.interventions)
+            or any(
+                iv.status == InterventionStatus.OVERDUE
+                for iv in s.interventions
+                if not iv.protected  # the overdue flag is seen by managers
+            )
             or any(r.status == InformationRequestStatus.OVERDUE for r in s.information_requests)
         )
 
@@ -1198,11 +1325,17 @@ class RehabCaseWorkflow:
                     remind_days_before=iv.remind_days_before,
                     escalate_after_days=self._policy.overdue_escalation_after_days,
                     assigned_at=workflow.now(),
+                    protected=iv.protected,
                 ),
                 id=intervention_workflow_id(iv.intervention_id),
                 # The case continues as new at stage boundaries; its interventions go on.
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                static_summary=f"Intervention · {iv.track.value} · {iv.kind}",
+                # Operations staff read summaries: the protected track's names no kind.
+                static_summary=(
+                    f"Intervention · {iv.track.value}"
+                    if iv.protected
+                    else f"Intervention · {iv.track.value} · {iv.kind}"
+                ),
             )
             self._running_children.add(iv.intervention_id)
             asyncio.create_task(self._follow_child(iv.intervention_id, handle))  # noqa: RUF006
@@ -1284,6 +1417,96 @@ class RehabCaseWorkflow:
             raise _Rejected(f"information request {request_id} is already {request.status.value}")
         return request
 
+    # ------------------------------------------------------ meetings and the protected track
+
+    def _check_attendance(
+        self,
+        attended: tuple[str, ...],
+        held_by: str | None,
+        violence_screening: ScreeningScore | None,
+    ) -> None:
+        s = self._state
+        for party in ("fk", "fhv"):
+            if party in attended and not s.consents.get(ConsentParty(party), False):
+                raise _Rejected(f"{party} cannot have attended without the employee's consent")
+        if held_by is not None and held_by not in attended:
+            raise _Rejected("the party that held the meeting must have attended it")
+        if violence_screening is not None:
+            if "employee" not in attended:
+                raise _Rejected("the questions are asked only of an employee who attended")
+            if not violence_screening.protected:
+                raise _Rejected("the questions asked at a meeting must be a protected set")
+
+    def _agree_next_steps(
+        self, agreed: tuple[AgreedNextStep, ...], meeting_id: UUID
+    ) -> list[NextStepState]:
+        steps = [
+            NextStepState(
+                step_id=workflow.uuid4(),
+                meeting_id=meeting_id,
+                track=step.track,
+                kind=step.kind,
+                owner=step.owner,
+                due_on=step.due_on,
+            )
+            for step in agreed
+        ]
+        self._state.next_steps.extend(steps)
+        return steps
+
+    def _next_step(self, step_id: UUID) -> NextStepState:
+        for step in self._state.next_steps:
+            if step.step_id == step_id:
+                return step
+        raise _Rejected(f"the case has no agreed next step {step_id}")
+
+    @staticmethod
+    def _next_step_record(step: NextStepState) -> NextStepRecord:
+        return NextStepRecord(**step.model_dump())
+
+    def _open_protected_track(self, score: ScreeningScore | None) -> list[InterventionState]:
+        """A disclosure opens the protected track: a safety-support intervention in the social
+        track, owned by the coordinator, unless one is still open. Returns what to start."""
+        s = self._state
+        if score is None or not score.disclosure:
+            return []
+        s.violence_disclosed = True
+        if any(iv.protected and iv.is_open for iv in s.interventions):
+            return []
+        safety_support = InterventionState(
+            intervention_id=workflow.uuid4(),
+            track=Track.SOCIAL,
+            kind=SAFETY_SUPPORT_KIND,
+            owner=InterventionOwner.COORDINATOR,
+            due_on=self._today() + timedelta(days=SAFETY_SUPPORT_DUE_DAYS),
+            remind_days_before=SAFETY_SUPPORT_REMIND_DAYS_BEFORE,
+            protected=True,
+        )
+        s.interventions.append(safety_support)
+        return [safety_support]
+
+    @staticmethod
+    def _questions_asked(
+        score: ScreeningScore | None, meeting_id: UUID, asked_by: str | None
+    ) -> tuple[ScreeningRecord, ...]:
+        """The meeting's violence-exposure result for the record store: a disclosure row in
+        the restricted table if there was one, nothing anywhere else."""
+        if score is None:
+            return ()
+        return (
+            ScreeningRecord(
+                instrument_id=score.instrument_id,
+                instrument_version=score.instrument_version,
+                total=score.total,
+                band=score.band,
+                risk_level=score.risk_level,
+                disclosure=bool(score.disclosure),
+                protected=True,
+                meeting_id=meeting_id,
+                asked_by=asked_by,
+            ),
+        )
+
     # ------------------------------------------------------------------ validation helpers
 
     def _require_open(self) -> None:
@@ -1330,6 +1553,7 @@ class RehabCaseWorkflow:
         consent: ConsentRecord | None = None,
         meeting: MeetingRecord | None = None,
         screenings: tuple[ScreeningRecord, ...] = (),
+        next_steps: tuple[NextStepRecord, ...] = (),
         occurred_at: datetime | None = None,
     ) -> None:
         """Record one change: its event now, the projection as it is when written.
@@ -1361,6 +1585,7 @@ class RehabCaseWorkflow:
                     consent=consent,
                     meeting=meeting,
                     screenings=screenings,
+                    next_steps=next_steps,
                     notifications=notifications,
                 ),
                 start_to_close_timeout=RECORD_STORE_TIMEOUT,
@@ -1372,6 +1597,7 @@ class RehabCaseWorkflow:
         status: str,
         attended: tuple[str, ...] | None = None,
         reinforced_support: bool | None = None,
+        held_by: str | None = None,
     ) -> MeetingRecord:
         meeting = self._state.meeting
         assert meeting is not None
@@ -1384,6 +1610,7 @@ class RehabCaseWorkflow:
             invited=("employee", "manager", "coordinator", *(p.value for p in meeting.invited)),
             attended=attended,
             reinforced_support=reinforced_support,
+            held_by=held_by,
         )
 
     def _sick_leave_detail(self) -> dict[str, Any]:
@@ -1423,7 +1650,9 @@ class RehabCaseWorkflow:
             closed_at=s.closed_at,
         )
 
-    def _open_actions(self) -> list[OpenAction]:
+    def _open_actions(self, *, include_protected: bool) -> list[OpenAction]:
+        """What the coordinator can or should do; the protected track's task only on request
+        (the `open_actions` query), never in the details operations staff read."""
         s = self._state
         actions: list[OpenAction] = []
         if s.stage == Stage.CLOSED:
@@ -1458,7 +1687,15 @@ class RehabCaseWorkflow:
                 else:
                     actions.append(OpenAction(action="close_case", reason="returned to work"))
         for iv in s.interventions:
-            if iv.is_open:
+            if iv.is_open and iv.protected and include_protected:
+                actions.append(
+                    OpenAction(
+                        action="complete_intervention",
+                        reason=f"safety support after a disclosure {iv.intervention_id}",
+                        due_on=iv.due_on,
+                    )
+                )
+            elif iv.is_open and not iv.protected:
                 actions.append(
                     OpenAction(
                         action="complete_intervention",
@@ -1504,7 +1741,7 @@ class RehabCaseWorkflow:
             ),
             f"**Overdue:** {'yes' if s.overdue else 'no'}",
             "**Open actions:**",
-            *(f"- {a.action} ({a.reason})" for a in self._open_actions()),
+            *(f"- {a.action} ({a.reason})" for a in self._open_actions(include_protected=False)),
         ]
         workflow.set_current_details("\n".join(lines))
 

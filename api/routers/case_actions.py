@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.access import scope_for
 from api.auth import Caller
 from api.deps import CallerDep, ContextDep, SessionDep, audit_refusal
+from api.errors import FieldRejected
 from models.actions import (
     AddIntervention,
     BookJointMeeting,
@@ -34,9 +35,7 @@ from models.actions import (
     CompleteIntervention,
     RecordConsent,
     RecordDeadlineMet,
-    RecordMeetingOutcome,
     RecordReturnToWorkStep,
-    RecordScreeningResult,
     ReportSickLeave,
     SetPlan,
     SetSickLeave,
@@ -48,6 +47,14 @@ from models.information_requests import (
     RecordInformationResponse,
     RequestInformation,
 )
+from models.instruments import InvalidAnswers
+from models.screening import (
+    Registry,
+    SubmitFollowUpMeeting,
+    SubmitMeetingOutcome,
+    SubmitScreening,
+    refuse_repeated_keys,
+)
 from store import case_queries
 from store.audit import record_access
 from store.schema import CaseIntervention
@@ -56,6 +63,9 @@ router = APIRouter(prefix="/api/v1/cases", tags=["case actions"])
 
 # Function level by body: (caller, body, session, case_id) -> may this caller do it?
 BodyCheck = Callable[[Caller, Any, AsyncSession, uuid.UUID], Awaitable[bool]]
+# A request body that is not the update's input (answers in, scores out) is turned into it,
+# with the API's instruments; InvalidAnswers (field and reason, never the value) is a 422.
+Prepare = Callable[[Any, Registry], BaseModel]
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,7 @@ class CaseAction:
     body_check: BodyCheck | None = None
     # Roles the body check does not apply to (they may take every form of the action).
     unrestricted: frozenset[Role] = field(default_factory=lambda: frozenset({Role.COORDINATOR}))
+    prepare: Prepare | None = None
 
 
 async def execute_case_action(
@@ -97,6 +108,12 @@ async def execute_case_action(
     ):
         await audit_refusal(context, caller, what, case_id)
         raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not take this action here")
+    update_input = body
+    if action.prepare is not None:
+        try:
+            update_input = action.prepare(body, context.instruments)
+        except InvalidAnswers as invalid:
+            raise FieldRejected(invalid.field, invalid.reason) from None
     if action.sensitive:
         await record_access(
             session,
@@ -111,7 +128,9 @@ async def execute_case_action(
 
     handle = context.temporal.get_workflow_handle(case.workflow_id)
     try:
-        result = await handle.execute_update(action.update, body, result_type=CaseActionResult)
+        result = await handle.execute_update(
+            action.update, update_input, result_type=CaseActionResult
+        )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         reason = cause.message if isinstance(cause, ApplicationError) else "the action was rejected"
@@ -166,12 +185,19 @@ def expose(action: CaseAction, summary: str) -> CaseAction:
     body_model = action.input_model
 
     async def endpoint(
+        request: Request,
         case_id: uuid.UUID,
         body: body_model,  # type: ignore[valid-type]
         caller: CallerDep,
         context: ContextDep,
         session: SessionDep,
     ) -> ActionAccepted:
+        if action.prepare is not None:
+            # Answers: an item answered twice must not be decided by the parser.
+            try:
+                refuse_repeated_keys(await request.body())
+            except InvalidAnswers as invalid:
+                raise FieldRejected(invalid.field, invalid.reason) from None
         return await execute_case_action(action, case_id, body, caller, context, session)
 
     endpoint.__name__ = action.update
@@ -202,15 +228,43 @@ RECORD_CONSENT = expose(
 BOOK_JOINT_MEETING = expose(
     CaseAction("book_joint_meeting", BookJointMeeting, frozenset({_C})), "Book the joint meeting"
 )
+
+
+def _to_update(
+    body: SubmitScreening | SubmitMeetingOutcome | SubmitFollowUpMeeting, registry: Registry
+) -> BaseModel:
+    return body.to_update(registry)
+
+
 RECORD_MEETING_OUTCOME = expose(
     CaseAction(
-        "record_meeting_outcome", RecordMeetingOutcome, frozenset({_C, _FK}), sensitive=True
+        "record_meeting_outcome",
+        SubmitMeetingOutcome,
+        frozenset({_C, _FK}),
+        sensitive=True,
+        prepare=_to_update,
     ),
-    "Record who attended the joint meeting and the needs found per track",
+    "Record the joint meeting: attendance, needs per track, next steps, the questions asked",
+)
+RECORD_FOLLOW_UP_MEETING = expose(
+    CaseAction(
+        "record_follow_up_meeting",
+        SubmitFollowUpMeeting,
+        frozenset({_C, _M, _FK, _FHV}),
+        sensitive=True,
+        prepare=_to_update,
+    ),
+    "Record a follow-up meeting: attendance, who held it, the questions asked again",
 )
 RECORD_SCREENING_RESULT = expose(
-    CaseAction("record_screening_result", RecordScreeningResult, frozenset({_C}), sensitive=True),
-    "Record scored screening instruments (coordinator only)",
+    CaseAction(
+        "record_screening_result",
+        SubmitScreening,
+        frozenset({_C, _E}),
+        sensitive=True,
+        prepare=_to_update,
+    ),
+    "Submit the intake screening's answers; the server scores them",
 )
 SET_PLAN = expose(
     CaseAction("set_plan", SetPlan, frozenset({_C}), sensitive=True),

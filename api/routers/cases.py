@@ -36,6 +36,7 @@ from core.case_start import WAIT_UNTIL_RECORDED, start_case
 from core.identity import InvalidPersonalIdentityNumber, parse_personnummer
 from models.api import (
     CaseCreated,
+    CaseForCoordinator,
     CasePage,
     CaseTimeline,
     CaseView,
@@ -204,6 +205,10 @@ async def get_case(
     view = await case_view(session, caller.role, case)
     if (what := SENSITIVE_CASE_VIEW.get(caller.role)) is not None:
         await _audit_read(session, caller, case_id, what)
+    if isinstance(view, CaseForCoordinator) and view.violence_disclosed:
+        # The restricted table was read and shown: audited as its own row, so who has seen a
+        # disclosure can be answered without reading every full-case view.
+        await _audit_read(session, caller, case_id, "violence.read")
     return view
 
 

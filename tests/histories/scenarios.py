@@ -22,6 +22,7 @@ from models.absence import (
 from models.actions import (
     AbsenceNews,
     AddIntervention,
+    AgreedNextStep,
     BookJointMeeting,
     CancelIntervention,
     CloseCase,
@@ -29,6 +30,7 @@ from models.actions import (
     PlannedIntervention,
     RecordConsent,
     RecordDeadlineMet,
+    RecordFollowUpMeeting,
     RecordMeetingOutcome,
     RecordReturnToWorkStep,
     RecordScreeningResult,
@@ -54,7 +56,13 @@ from models.information_requests import (
     RecordInformationResponse,
     RequestInformation,
 )
-from models.instruments import ScreeningScore
+from models.instruments import (
+    KEDS,
+    VIOLENCE_EXPOSURE,
+    ScreeningAnswers,
+    ScreeningScore,
+    score,
+)
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 from workflows.information_request import InformationRequestWorkflow
 from workflows.intervention import InterventionWorkflow
@@ -263,8 +271,100 @@ async def case_closed_and_erased(client: Client, task_queue: str, unit_code: str
     return handle.id
 
 
+def _violence(*yes: str) -> ScreeningScore:
+    """The violence-exposure set as the API scores it (answers never reach the workflow)."""
+    answers = {item.id: int(item.id in yes) for item in VIOLENCE_EXPOSURE.items}
+    return score(
+        VIOLENCE_EXPOSURE,
+        ScreeningAnswers(instrument_id="violence_exposure", instrument_version=1, answers=answers),
+    )
+
+
+async def case_structured_questions(client: Client, task_queue: str, unit_code: str) -> str:
+    """The protected track: a disclosure at the joint meeting (which also agrees a next step)
+    starts the safety support; the intake screening asks the questions again, the plan adopts
+    the next step, a follow-up meeting asks again. The running safety support keeps the case
+    from continuing as new, so the saved run holds every step."""
+    case_id = uuid.UUID("00000000-0000-4000-8000-000000000005")
+    now = await _now(client)
+    handle = await client.start_workflow(
+        RehabCaseWorkflow.run,
+        CaseInput(
+            case_id=case_id,
+            employee_pseudonym=HISTORY_EMPLOYEE,
+            unit_code=unit_code,
+            trigger=CaseTrigger.MANAGER_CONCERN,
+            opened_at=now,
+        ),
+        id=case_workflow_id(case_id),
+        task_queue=task_queue,
+    )
+    await handle.execute_update(RehabCaseWorkflow.wait_until_recorded)
+    await handle.execute_update(
+        RehabCaseWorkflow.book_joint_meeting,
+        BookJointMeeting(starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=2)),
+    )
+    await _skip(client, timedelta(hours=3))
+    today = local_date(await _now(client))
+    held = await handle.execute_update(
+        RehabCaseWorkflow.record_meeting_outcome,
+        RecordMeetingOutcome(
+            attended=("employee", "manager", "coordinator"),
+            needs=(Track.WORK_ORIENTED, Track.SOCIAL),
+            reinforced_support=True,
+            held_by="coordinator",
+            violence_screening=_violence("psychological"),
+            next_steps=(
+                AgreedNextStep(
+                    track=Track.WORK_ORIENTED,
+                    kind="work_adaptation",
+                    owner=InterventionOwner.MANAGER,
+                    due_on=today + timedelta(days=20),
+                ),
+            ),
+        ),
+    )
+    keds = score(
+        KEDS,
+        ScreeningAnswers(
+            instrument_id="keds",
+            instrument_version=1,
+            answers={item.id: 3 for item in KEDS.items},
+        ),
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.record_screening_result,
+        RecordScreeningResult(scores=(keds, _violence())),
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.set_plan, SetPlan(adopt_next_steps=held.created_ids)
+    )
+    now = await _now(client)
+    await handle.execute_update(
+        RehabCaseWorkflow.record_follow_up_meeting,
+        RecordFollowUpMeeting(
+            starts_at=now - timedelta(minutes=50),
+            ends_at=now - timedelta(minutes=5),
+            attended=("employee", "manager"),
+            held_by="manager",
+            violence_screening=_violence(),
+        ),
+    )
+    # Nothing may be left with timers: later scenarios skip time on the same server.
+    view = await handle.query(RehabCaseWorkflow.state)
+    protected = await handle.query(RehabCaseWorkflow.protected_track)
+    for iv in (*view.interventions, *protected.interventions):
+        child = client.get_workflow_handle(intervention_workflow_id(iv.intervention_id))
+        await _until_idle(child)
+        await child.terminate("history saved")
+    await _until_idle(handle)
+    await handle.terminate("history saved")
+    return handle.id
+
+
 SCENARIOS: dict[str, Scenario] = {
     "rehab_case_opened": case_opened,
+    "rehab_case_structured_questions": case_structured_questions,
     "rehab_case_planned_with_interventions": case_planned_with_interventions,
     "rehab_case_closed_and_erased": case_closed_and_erased,
     "intervention_completed": intervention_completed,

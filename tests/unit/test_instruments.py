@@ -472,3 +472,68 @@ def test_instrument_module_imports_nothing_that_does_io() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert imported <= {"__future__", "collections", "json", "types", "typing", "pydantic"}
+
+
+# Cut-off edges reached through any combination of answers (reversed items included)
+
+
+@st.composite
+def item_scores_totalling(draw: st.DrawFn, instrument: Instrument, total: int) -> dict[str, int]:
+    """Random item scores of a sum instrument that add up to exactly `total`."""
+    scores = {item.id: draw(valid_values(item)) for item in instrument.items}
+    gap = total - sum(scores.values())
+    for item in draw(st.permutations(instrument.items)):
+        moved = min(item.scale.high, max(item.scale.low, scores[item.id] + gap))
+        gap -= moved - scores[item.id]
+        scores[item.id] = moved
+    assert gap == 0
+    return scores
+
+
+def raw_answers(instrument: Instrument, item_scores: dict[str, int]) -> dict[str, int]:
+    """The answers that give these item scores: a reversed item is answered mirrored."""
+    return {
+        item.id: item.item_score(item_scores[item.id])
+        if item.reverse_scored
+        else item_scores[item.id]
+        for item in instrument.items
+    }
+
+
+@pytest.mark.parametrize(
+    ("instrument", "total", "band"),
+    [
+        (KEDS, 18, "below_cut_off"),
+        (KEDS, 19, "exhaustion"),
+        (OREBRO_SHORT_FORM, 49, "low_risk"),
+        (OREBRO_SHORT_FORM, 50, "high_risk"),
+    ],
+    ids=lambda value: getattr(value, "id", str(value)),
+)
+@given(data=st.data())
+def test_every_way_of_reaching_a_cut_off_edge_lands_on_its_side(
+    instrument: Instrument, total: int, band: str, data: st.DataObject
+) -> None:
+    answers = raw_answers(instrument, data.draw(item_scores_totalling(instrument, total)))
+    result = score(instrument, answered(instrument, answers))
+    assert (result.total, result.band) == (total, band)
+    assert result.suggests_reinforced_support == (band in ("exhaustion", "high_risk"))
+
+
+@given(answer=st.integers(0, 10))
+def test_work_ability_cut_offs_5_6_and_7_8(answer: int) -> None:
+    result = score(
+        WORK_ABILITY_SCORE, answered(WORK_ABILITY_SCORE, {"current_work_ability": answer})
+    )
+    expected = "poor" if answer <= 5 else "moderate" if answer <= 7 else "good"
+    assert (result.band, result.risk_level) == (
+        expected,
+        {"poor": "high", "moderate": "moderate", "good": "low"}[expected],
+    )
+
+
+@given(answers=answer_dicts(VIOLENCE_EXPOSURE))
+def test_violence_disclosure_is_exactly_any_yes(answers: dict[str, int]) -> None:
+    result = score(VIOLENCE_EXPOSURE, answered(VIOLENCE_EXPOSURE, answers))
+    assert result.disclosure is any(answers.values())
+    assert result.total == int(any(answers.values()))
