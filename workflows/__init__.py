@@ -2,6 +2,7 @@
 
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 from workflows.intervention import InterventionWorkflow
+from workflows.meeting_team import MeetingTeamWorkflow
 from workflows.notification_dispatcher import NotificationDispatcherWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
@@ -10,12 +11,14 @@ ALL_WORKFLOWS: list[type] = [
     InterventionWorkflow,
     AbsenceMonitorWorkflow,
     NotificationDispatcherWorkflow,
+    MeetingTeamWorkflow,
 ]
 
 __all__ = [
     "ALL_WORKFLOWS",
     "AbsenceMonitorWorkflow",
     "InterventionWorkflow",
+    "MeetingTeamWorkflow",
     "NotificationDispatcherWorkflow",
     "RehabCaseWorkflow",
 ]
