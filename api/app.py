@@ -13,7 +13,7 @@ from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit, CodecCors
 from api.ratelimit import RateLimiter
-from api.routers import absence_events, case_actions, cases, codec, health
+from api.routers import absence_events, case_actions, cases, codec, health, meeting_teams
 from core.codec import EncryptionCodec, KeyRing
 from core.identity import IdentityProtector
 from core.logging import configure_logging
@@ -71,6 +71,7 @@ def create_app(
     app.include_router(case_actions.router)
     app.include_router(absence_events.router)
     app.include_router(codec.router)
+    app.include_router(meeting_teams.router)
     ui_port = settings.temporal.ui_port
     app.add_middleware(
         CodecCors,

@@ -442,3 +442,43 @@ class ChooseFhv(_Frozen):
     """The employer's choice whether occupational health (FHV) takes part in the meeting."""
 
     chosen: bool = True
+
+
+# ---------------------------------------------------------------- the operations API
+
+
+class TeamSummary(_Frozen):
+    """A team as operations see it: its cadence and whether it runs. No case content."""
+
+    code: str
+    name: str
+    units: tuple[str, ...]
+    weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    starts_at: time = Field(description="local time, Europe/Stockholm")
+    meeting_minutes: int
+    capacity: int
+    anchor_on: date
+    lead_hours: int
+    # not_running: the team's workflow does not answer (start it with starter.py add-team).
+    status: Literal["running", "paused", "not_running"]
+    next_cutoff_at: datetime | None = None
+
+
+class TeamSlot(_Frozen):
+    slot_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    cutoff_at: datetime
+    status: SlotStatus
+    capacity: int
+    booked: int
+    free: int
+    case_ids: tuple[UUID, ...] = Field(description="pseudonymous case ids, by seat")
+
+
+class TeamDetail(TeamSummary):
+    slots: tuple[TeamSlot, ...] = ()
+    waiting: int = 0
+    waiting_case_ids: tuple[UUID, ...] = Field(default=(), description="in booking order")
+    booked_total: int = 0
+    skipped_slots: int = 0

@@ -43,6 +43,7 @@ from models.actions import (
 )
 from models.api import ActionAccepted, Problem, Role, ValidationProblem
 from models.case import Track
+from models.meetings import CancelMeeting, ChooseFhv, RecordNoShow, RescheduleMeeting
 from store import case_queries
 from store.audit import record_access
 from store.schema import CaseIntervention
@@ -259,4 +260,22 @@ RECORD_DEADLINE_MET = expose(
 )
 CLOSE_CASE = expose(
     CaseAction("close_case", CloseCase, frozenset({_C})), "Close the case with its outcome"
+)
+
+# Joint meetings booked through the unit's team (issue 7, meeting slots).
+RESCHEDULE_MEETING = expose(
+    CaseAction("reschedule_meeting", RescheduleMeeting, frozenset({_C})),
+    "Move the joint meeting to the team's next slot with room (same calendar event)",
+)
+CANCEL_MEETING = expose(
+    CaseAction("cancel_meeting", CancelMeeting, frozenset({_C})),
+    "Call the joint meeting off: the slot is released and every invitee gets a cancellation",
+)
+RECORD_NO_SHOW = expose(
+    CaseAction("record_no_show", RecordNoShow, frozenset({_C})),
+    "The employee did not come: counted, and a team meeting is rebooked",
+)
+CHOOSE_FHV = expose(
+    CaseAction("choose_fhv", ChooseFhv, frozenset({_C, _M})),
+    "The employer's choice whether occupational health takes part in the joint meeting",
 )
