@@ -32,7 +32,7 @@ from core.settings import Settings, TemporalSettings
 from models.api import Role
 from models.case import Stage
 from models.deadlines import STOCKHOLM, local_date
-from models.meetings import RecordNoShow, TeamConfig, TeamView, team_workflow_id
+from models.meetings import RecordNoShow, TeamConfig, TeamInput, TeamView, team_workflow_id
 from models.notification import DispatchRequest
 from store.contacts import add_unit_contact, set_employee_contact
 from store.meeting_teams import add_team
@@ -47,7 +47,7 @@ from tests.case_steps import (
 )
 from tests.conftest import bearer
 from tests.outbox_support import RecordingSmtpHandler, contact_protector, dispatcher, free_port
-from workflows.meeting_team import MeetingTeamWorkflow, ensure_team_running
+from workflows.meeting_team import MeetingTeamWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -88,6 +88,7 @@ async def start_team(
     first_slot_on: date,
     capacity: int = 2,
     lead_hours: int = 24,
+    slots_per_run: int = 26,
 ) -> TeamConfig:
     """A team meeting at 09:00 every second week from `first_slot_on`, for `unit_code`."""
     config = TeamConfig(
@@ -101,7 +102,12 @@ async def start_team(
     )
     async with sessionmaker.begin() as session:
         await add_team(session, config, "Joint meetings north", [unit_code])
-    await ensure_team_running(env.client, worker.task_queue, config)
+    await env.client.start_workflow(
+        MeetingTeamWorkflow.run,
+        TeamInput(config=config, slots_per_run=slots_per_run),
+        id=team_workflow_id(config.code),
+        task_queue=worker.task_queue,
+    )
     teams.append(team_workflow_id(config.code))
     return config
 
@@ -465,9 +471,18 @@ async def test_operations_pause_and_resume_a_cadence_and_only_admins_may(
 ) -> None:
     env = time_skipping_env
     now = await env.get_current_time()
+    # One slot per run: the pause and the waiting case must survive continue-as-new.
     team = await start_team(
-        env, worker, sessionmaker, unit_code, teams, first_slot_on=local_date(now) + timedelta(2)
+        env,
+        worker,
+        sessionmaker,
+        unit_code,
+        teams,
+        first_slot_on=local_date(now) + timedelta(2),
+        slots_per_run=1,
     )
+    team_handle = env.client.get_workflow_handle(team_workflow_id(team.code))
+    first_run = (await team_handle.describe()).run_id
     first, second = team.first_open_slot(now), team.slot_after(team.first_open_slot(now))
     admin = bearer(issuer.mint(Role.ADMIN, subject="ops-1"))
     path = f"/api/v1/meeting-teams/{team.code}"
@@ -510,6 +525,36 @@ async def test_operations_pause_and_resume_a_cadence_and_only_admins_may(
     (slot,) = [s for s in detail["slots"] if s["case_ids"]]
     assert (slot["booked"], slot["free"], slot["case_ids"]) == (1, 1, [str(case.case_id)])
     assert detail["waiting"] == 0 and detail["skipped_slots"] == 1
+    assert (await team_handle.describe()).run_id != first_run  # it continued as new
+
+
+async def test_a_case_that_no_longer_runs_gives_its_seat_back(
+    time_skipping_env: WorkflowEnvironment,
+    worker: Worker,
+    unit_code: str,
+    sessionmaker: Sessions,
+    cases: list[str],
+    teams: list[str],
+) -> None:
+    env = time_skipping_env
+    now = await env.get_current_time()
+    team = await start_team(
+        env, worker, sessionmaker, unit_code, teams, first_slot_on=local_date(now) + timedelta(2)
+    )
+    case = await open_case(
+        env.client, worker.task_queue, unit_code, sessionmaker, opened_at=now, track=cases
+    )
+    await queued(env, team, case)
+    await eventually(case.handle.describe, lambda d: not d.raw_description.pending_activities)
+    await case.handle.terminate("gone")
+
+    await sleep_until(env, team.cutoff(team.first_open_slot(now)) + timedelta(minutes=1))
+
+    # Seated at the cut-off, then released when the signal to the case failed.
+    view = await eventually(
+        lambda: team_view(env, team), lambda v: v.booked_total == 1 and v.slots[0].booked == ()
+    )
+    assert view.slots[0].status == "booked" and view.waiting == ()
 
 
 async def test_add_team_registers_the_team_its_contacts_and_starts_its_cadence_once(

@@ -124,11 +124,16 @@ class MeetingTeamWorkflow:
 
     async def _tell_case(self, assignment: SlotAssignment) -> None:
         seat = next(
-            seat
-            for slot in self._state.slots
-            for seat in slot.seats
-            if seat is not None and seat.request_id == assignment.request_id
+            (
+                seat
+                for slot in self._state.slots
+                for seat in slot.seats
+                if seat is not None and seat.request_id == assignment.request_id
+            ),
+            None,
         )
+        if seat is None:
+            return  # released while earlier cases were being told
         try:
             await workflow.get_external_workflow_handle(seat.case_workflow_id).signal(
                 CASE_ASSIGNED_SIGNAL, assignment
