@@ -139,7 +139,7 @@ class _State(BaseModel):
 
 
 class MeetingBooking(_State):
-    """The booked joint meeting (the slot scheduler of a later issue will fill `slot_id`)."""
+    """The booked joint meeting; `slot_id` names the team's slot when a team booked it."""
 
     meeting_id: UUID
     starts_at: datetime

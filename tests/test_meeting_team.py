@@ -29,6 +29,7 @@ from channels.ics import meeting_uid
 from channels.smtp import SmtpChannel, SmtpSettings
 from core.secrets import Secrets
 from core.settings import Settings, TemporalSettings
+from models.actions import BookJointMeeting
 from models.api import Role
 from models.case import Stage
 from models.deadlines import STOCKHOLM, local_date
@@ -381,9 +382,8 @@ async def test_invitations_reach_the_right_parties_and_a_reschedule_updates_the_
     async def act(case: OpenedCase, action: str, body: dict[str, object], who: dict[str, str]):
         return await api.post(f"/api/v1/cases/{case.case_id}/{action}", json=body, headers=who)
 
-    for case in (with_fhv, without_fhv):
-        fk = await act(case, "record-consent", {"party": "fk", "given": True}, coordinator_headers)
-        assert fk.status_code == 200, fk.text
+    fk = await act(with_fhv, "record-consent", {"party": "fk", "given": True}, coordinator_headers)
+    assert fk.status_code == 200, fk.text
     # The employer chooses occupational health for one case, which needs its own consent.
     refused = await act(with_fhv, "choose-fhv", {"chosen": True}, manager)
     assert refused.status_code == 409
@@ -395,6 +395,11 @@ async def test_invitations_reach_the_right_parties_and_a_reschedule_updates_the_
     await sleep_until(env, team.cutoff(first) + timedelta(minutes=1))
     for case in (with_fhv, without_fhv):
         await booked_at(case)
+    # FK consent given after the booking: the FK officer is invited then.
+    late = await act(
+        without_fhv, "record-consent", {"party": "fk", "given": True}, coordinator_headers
+    )
+    assert late.status_code == 200, late.text
     dispatch = dispatcher(sessionmaker, email_channel=channel, protector=protector)
     await ActivityEnvironment().run(dispatch.dispatch_due, ONCE)
 
@@ -609,3 +614,32 @@ async def test_add_team_registers_the_team_its_contacts_and_starts_its_cadence_o
         )
     assert stored is not None and stored.capacity == 3
     assert roles == [("coordinator", "hr@example.org"), ("fk_officer", "fk@example.org")]
+
+
+async def test_a_meeting_booked_by_hand_gives_the_teams_place_back(
+    time_skipping_env: WorkflowEnvironment,
+    worker: Worker,
+    unit_code: str,
+    sessionmaker: Sessions,
+    cases: list[str],
+    teams: list[str],
+) -> None:
+    env = time_skipping_env
+    now = await env.get_current_time()
+    team = await start_team(
+        env, worker, sessionmaker, unit_code, teams, first_slot_on=local_date(now) + timedelta(2)
+    )
+    case = await open_case(
+        env.client, worker.task_queue, unit_code, sessionmaker, opened_at=now, track=cases
+    )
+    await queued(env, team, case)
+
+    by_hand = BookJointMeeting(starts_at=now + timedelta(hours=5), ends_at=now + timedelta(hours=6))
+    await case.handle.execute_update(RehabCaseWorkflow.book_joint_meeting, by_hand)
+
+    await eventually(lambda: team_view(env, team), lambda v: v.waiting == ())
+    await sleep_until(env, team.cutoff(team.first_open_slot(now)) + timedelta(minutes=1))
+    view = await case.handle.query(RehabCaseWorkflow.state)
+    assert view.meeting is not None and view.meeting.starts_at == by_hand.starts_at
+    assert (view.meeting_team, view.meeting_requested) == (None, False)
+    assert (await team_view(env, team)).booked_total == 0
