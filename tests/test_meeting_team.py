@@ -29,10 +29,18 @@ from channels.ics import meeting_uid
 from channels.smtp import SmtpChannel, SmtpSettings
 from core.secrets import Secrets
 from core.settings import Settings, TemporalSettings
-from models.actions import BookJointMeeting
+from models.actions import (
+    BookJointMeeting,
+    RecordMeetingOutcome,
+    RecordReturnToWorkStep,
+    RecordScreeningResult,
+    ReportSickLeave,
+    SetPlan,
+)
 from models.api import Role
 from models.case import Stage
 from models.deadlines import STOCKHOLM, local_date
+from models.instruments import ScreeningScore
 from models.meetings import RecordNoShow, TeamConfig, TeamInput, TeamView, team_workflow_id
 from models.notification import DispatchRequest
 from store.contacts import add_unit_contact, set_employee_contact
@@ -53,6 +61,15 @@ from workflows.rehab_case import RehabCaseWorkflow
 
 Sessions = async_sessionmaker[AsyncSession]
 ONCE = DispatchRequest(run_for_s=0)
+KEDS_LOW = ScreeningScore(
+    instrument_id="keds",
+    instrument_version=1,
+    total=8,
+    band="low",
+    risk_level="low",
+    suggests_reinforced_support=False,
+    protected=False,
+)
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -643,3 +660,56 @@ async def test_a_meeting_booked_by_hand_gives_the_teams_place_back(
     assert view.meeting is not None and view.meeting.starts_at == by_hand.starts_at
     assert (view.meeting_team, view.meeting_requested) == (None, False)
     assert (await team_view(env, team)).booked_total == 0
+
+
+async def test_a_relapse_asks_the_team_again_for_the_next_slot_with_room(
+    time_skipping_env: WorkflowEnvironment,
+    worker: Worker,
+    unit_code: str,
+    sessionmaker: Sessions,
+    cases: list[str],
+    teams: list[str],
+) -> None:
+    env = time_skipping_env
+    now = await env.get_current_time()
+    today = local_date(now)
+    team = await start_team(
+        env, worker, sessionmaker, unit_code, teams, first_slot_on=today + timedelta(2)
+    )
+    first = team.first_open_slot(now)
+    case = await open_case(
+        env.client,
+        worker.task_queue,
+        unit_code,
+        sessionmaker,
+        sick_start=today - timedelta(days=3),
+        opened_at=now,
+        track=cases,
+    )
+    h = case.handle
+    await sleep_until(env, team.cutoff(first) + timedelta(minutes=1))
+    assert await booked_at(case) == local(team, first)
+    await sleep_until(env, team.ends(first))
+    await h.execute_update(
+        RehabCaseWorkflow.record_meeting_outcome,
+        RecordMeetingOutcome(attended=("employee", "manager"), reinforced_support=False),
+    )
+    await h.execute_update(
+        RehabCaseWorkflow.record_screening_result, RecordScreeningResult(scores=(KEDS_LOW,))
+    )
+    await h.execute_update(RehabCaseWorkflow.set_plan, SetPlan())
+    back_on = local_date(await env.get_current_time())
+    await h.execute_update(
+        RehabCaseWorkflow.record_return_to_work_step,
+        RecordReturnToWorkStep(extent=100, from_date=back_on),
+    )
+
+    relapse = await h.execute_update(
+        RehabCaseWorkflow.report_sick_leave, ReportSickLeave(start=back_on)
+    )
+
+    assert relapse.stage == Stage.JOINT_MEETING and relapse.case.meeting is None
+    await queued(env, team, case)
+    second = team.slot_after(first)
+    await sleep_until(env, team.cutoff(second) + timedelta(minutes=1))
+    assert await booked_at(case, not_at=local(team, first)) == local(team, second)

@@ -1103,8 +1103,10 @@ class RehabCaseWorkflow:
             start_to_close_timeout=RECORD_STORE_TIMEOUT,
             retry_policy=RECORD_STORE_RETRY,
         )
-        self._state.team_looked_up = True
-        if team is not None:
+        s = self._state
+        s.team_looked_up = True
+        # A meeting booked by hand while the team was looked up stands.
+        if team is not None and s.meeting is None and s.stage != Stage.CLOSED:
             await self._request_seat(team.code, reason)
 
     async def _request_seat(
