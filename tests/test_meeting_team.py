@@ -549,6 +549,10 @@ async def test_operations_pause_and_resume_a_cadence_and_only_admins_may(
     assert detail["waiting"] == 0 and detail["skipped_slots"] == 1
     assert (await team_handle.describe()).run_id != first_run  # it continued as new
 
+    await team_handle.terminate("stopped by operations")
+    stopped = (await api.get(path, headers=admin)).json()
+    assert (stopped["status"], stopped["slots"]) == ("not_running", [])
+
 
 async def test_a_case_that_no_longer_runs_gives_its_seat_back(
     time_skipping_env: WorkflowEnvironment,

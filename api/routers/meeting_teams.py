@@ -10,7 +10,12 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -47,6 +52,9 @@ async def _view(temporal: Client, code: str) -> TeamView | None:
     """The team workflow's own view, or None when it does not run."""
     handle = temporal.get_workflow_handle_for(MeetingTeamWorkflow.run, team_workflow_id(code))
     try:
+        # A closed run would still answer the query, with the state it ended in.
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return None
         return await handle.query(MeetingTeamWorkflow.view)
     except (RPCError, WorkflowQueryFailedError):
         return None
