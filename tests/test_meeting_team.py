@@ -131,9 +131,7 @@ async def start_team(
 
 
 async def team_view(env: WorkflowEnvironment, config: TeamConfig) -> TeamView:
-    handle = env.client.get_workflow_handle_for(
-        MeetingTeamWorkflow.run, team_workflow_id(config.code)
-    )
+    handle = env.client.get_workflow_handle(team_workflow_id(config.code))
     return await handle.query(MeetingTeamWorkflow.view)
 
 
