@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from core.settings import Settings
 from ingestion.csv_import import COLUMNS
+from models.meetings import WEEKDAYS
 from store.db import create_engine, create_sessionmaker
 from store.schema import UNIT_CONTACT_ROLES, Unit
 
@@ -158,6 +159,67 @@ async def demo(settings: Settings, employees: int) -> int:
     return 0 if summary.cases else 1
 
 
+async def add_team(
+    settings: Settings,
+    fields: dict[str, object],
+    name: str,
+    units: list[str],
+    contacts: list[tuple[str, str]],
+) -> int:
+    """Register a joint-meeting team, its units and contacts, then start its cadence.
+
+    Idempotent: running it again changes nothing and leaves the running workflow alone.
+    The team's FK officer and coordinators are registered as those roles' contacts of
+    every unit of the team, which is where the case invitations look them up.
+    """
+    from pydantic import ValidationError
+
+    from core.secrets import load_secrets
+    from core.temporal import connect
+    from models.meetings import TeamConfig
+    from store.contacts import add_unit_contact
+    from store.meeting_teams import TeamConflict
+    from store.meeting_teams import add_team as store_team
+    from workflows.meeting_team import ensure_team_running
+
+    try:
+        config = TeamConfig.model_validate(fields)
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"]) or "team"
+            console.print(f"[red]{field}: {error['msg']}[/red]")
+        return 2
+    for role, address in contacts:
+        if " " in address or "@" not in address:
+            console.print(f"[red]--{role.replace('_', '-')}: an e-mail address[/red]")
+            return 2
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine).begin() as session:
+            written = await store_team(session, config, name, units)
+            for unit in units:
+                for role, address in contacts:
+                    await add_unit_contact(
+                        session,
+                        unit_code=unit,
+                        role=role,  # type: ignore[arg-type]  # fk_officer or coordinator
+                        channel="email",
+                        address=address,
+                    )
+    except TeamConflict as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    finally:
+        await engine.dispose()
+    client = await connect(settings, load_secrets(settings))
+    await ensure_team_running(client, settings.temporal.task_queue, config)
+    console.print(
+        f"team {config.code} {written.value.replace('_', ' ')}; its cadence runs as "
+        f"workflow meeting-team-{config.code}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="starter.py", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -179,6 +241,27 @@ def main(argv: list[str] | None = None) -> int:
         "demo", help="post a synthetic workforce's year of absences to the running API"
     )
     demo_cmd.add_argument("--employees", type=int, default=500, help="workforce size")
+    team = commands.add_parser(
+        "add-team",
+        help="register a joint-meeting team (units, biweekly cadence) and start its cadence",
+    )
+    team.add_argument("code", help="team code, e.g. SKV-JM-1 (letters, digits, . _ -)")
+    team.add_argument("--name", required=True, help="the team's name")
+    team.add_argument(
+        "--unit", action="append", required=True, help="a registered unit (repeat for more)"
+    )
+    team.add_argument("--weekday", required=True, choices=list(WEEKDAYS))
+    team.add_argument("--time", required=True, help="local start time, Europe/Stockholm: HH:MM")
+    team.add_argument("--anchor", required=True, help="a date in a meeting week: YYYY-MM-DD")
+    team.add_argument("--capacity", type=int, default=4, help="cases per slot (default 4)")
+    team.add_argument("--minutes", type=int, default=45, help="minutes per case (default 45)")
+    team.add_argument(
+        "--lead-hours", type=int, default=72, help="booking closes this long before a slot"
+    )
+    team.add_argument("--fk-officer", help="the team's FK officer's e-mail address")
+    team.add_argument(
+        "--coordinator", action="append", default=[], help="a coordinator's e-mail (repeatable)"
+    )
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -206,6 +289,20 @@ def main(argv: list[str] | None = None) -> int:
             console.print("[red]--employees: between 1 and 100000[/red]")
             return 2
         return asyncio.run(demo(settings, args.employees))
+    elif args.command == "add-team":
+        contacts = [("coordinator", address) for address in args.coordinator]
+        if args.fk_officer:
+            contacts.append(("fk_officer", args.fk_officer))
+        fields = {
+            "code": args.code,
+            "weekday": WEEKDAYS.index(args.weekday) + 1,
+            "starts_at": args.time,
+            "anchor_on": args.anchor,
+            "capacity": args.capacity,
+            "meeting_minutes": args.minutes,
+            "lead_hours": args.lead_hours,
+        }
+        return asyncio.run(add_team(settings, fields, args.name, args.unit, contacts))
     return 0
 
 

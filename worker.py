@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from activities.absences import CaseOpener
 from activities.information_requests import InformationRequestRecords
+from activities.meetings import MeetingTeamDirectory
 from activities.notifications import NotificationDispatch, build_channels
 from activities.records import CaseRecords
 from core.codec import KeyRing
@@ -24,7 +25,9 @@ from core.settings import Settings
 from core.temporal import connect
 from store.contacts import ContactProtector
 from store.db import create_engine, create_sessionmaker
+from store.meeting_teams import list_teams
 from workflows import ALL_WORKFLOWS
+from workflows.meeting_team import ensure_team_running
 from workflows.notification_dispatcher import ensure_dispatcher_running
 
 log = structlog.get_logger(__name__)
@@ -36,6 +39,7 @@ def build_activities(
     records = CaseRecords(sessionmaker)
     case_opener = CaseOpener(sessionmaker, client, task_queue)
     information_requests = InformationRequestRecords(sessionmaker)
+    teams = MeetingTeamDirectory(sessionmaker)
     return [
         records.open_case,
         records.record_change,
@@ -43,6 +47,7 @@ def build_activities(
         records.erase_personal_data,
         case_opener.open_or_deliver,
         information_requests.record_information_request,
+        teams.team_of_unit,
     ]
 
 
@@ -90,6 +95,11 @@ async def main() -> None:
     async with worker:
         # Every worker may try; the id-conflict policy keeps the one already running.
         await ensure_dispatcher_running(client, settings.temporal.task_queue)
+        # Every registered team keeps its cadence, even on a fresh Temporal database.
+        async with sessionmaker() as session:
+            teams = await list_teams(session)
+        for team in teams:
+            await ensure_team_running(client, settings.temporal.task_queue, team.config)
         await stop.wait()
         log.info("worker stopping")
     await http.aclose()

@@ -13,7 +13,15 @@ from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit, CodecCors
 from api.ratelimit import RateLimiter
-from api.routers import absence_events, case_actions, cases, codec, health, instruments
+from api.routers import (
+    absence_events,
+    case_actions,
+    cases,
+    codec,
+    health,
+    instruments,
+    meeting_teams,
+)
 from core.codec import EncryptionCodec, KeyRing
 from core.identity import IdentityProtector
 from core.logging import configure_logging
@@ -73,6 +81,7 @@ def create_app(
     app.include_router(instruments.router)
     app.include_router(absence_events.router)
     app.include_router(codec.router)
+    app.include_router(meeting_teams.router)
     ui_port = settings.temporal.ui_port
     app.add_middleware(
         CodecCors,

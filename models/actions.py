@@ -65,8 +65,8 @@ class BookJointMeeting(_Action):
     """Book (or rebook) the joint meeting.
 
     The employee, the manager and the coordinator are always invited; outside parties in
-    `invite` need the employee's consent. `slot_id` names a team's biweekly slot once slot
-    scheduling exists; until then a free time is booked.
+    `invite` need the employee's consent. Cases of a unit with a joint-meeting team are
+    booked by the team (models.meetings); booking by hand gives the team's seat back.
     """
 
     meeting_id: UUID | None = None

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from channels.message import MeetingSlot, NotificationType, RecipientRole
 from models.deadlines import DeadlineView, TrackedDeadline
+from models.meetings import TeamBooking
 from models.policy import SWEDISH_DEFAULT, Policy
 from models.sick_leave import SickSpell
 
@@ -156,7 +157,7 @@ class _State(BaseModel):
 
 
 class MeetingBooking(_State):
-    """The booked joint meeting (the slot scheduler of a later issue will fill `slot_id`)."""
+    """The booked joint meeting; `slot_id` names the team's slot when a team booked it."""
 
     meeting_id: UUID
     starts_at: datetime
@@ -264,6 +265,11 @@ class CaseState(_State):
     overdue: bool = False
     # Keys of the absence news applied or refused lately (a retried monitor resends).
     absence_news_seen: list[str] = Field(default_factory=list)
+    # Joint meetings booked through the unit's meeting team (issue 7, meeting slots).
+    team_looked_up: bool = False
+    team_booking: TeamBooking | None = None
+    fhv_chosen: bool = False
+    no_shows: int = 0
 
 
 class CaseInput(_Frozen):
@@ -331,6 +337,11 @@ class CaseView(_Frozen):
     outcome: CaseOutcome | None = None
     closed_at: datetime | None = None
     erased: bool = False
+    # Joint meetings through the unit's team: which team, and whether a seat is awaited.
+    meeting_team: str | None = None
+    meeting_requested: bool = False
+    fhv_chosen: bool = False
+    no_shows: int = 0
 
 
 class ProtectedTrackView(_Frozen):
@@ -399,7 +410,7 @@ class MeetingRecord(_Frozen):
     starts_at: datetime
     ends_at: datetime
     sequence: int
-    status: Literal["booked", "held"]
+    status: Literal["booked", "held", "cancelled", "no_show"]
     invited: tuple[str, ...]
     attended: tuple[str, ...] | None = None
     reinforced_support: bool | None = None

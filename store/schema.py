@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -17,7 +17,9 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
+    Time,
     UniqueConstraint,
     false,
     func,
@@ -420,3 +422,39 @@ class AgreedNextStepRow(Base):
     due_on: Mapped[date] = mapped_column(Date)
     intervention_id: Mapped[uuid.UUID | None]
     agreed_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- joint-meeting teams (issue 7)
+
+
+class MeetingTeam(Base):
+    """A joint-meeting team's biweekly cadence (models.meetings.TeamConfig): configuration."""
+
+    __tablename__ = "meeting_teams"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 1 AND 7", name="weekday"),
+        CheckConstraint("meeting_minutes BETWEEN 15 AND 240", name="meeting_minutes"),
+        CheckConstraint("capacity BETWEEN 1 AND 12", name="capacity"),
+        CheckConstraint("lead_hours BETWEEN 0 AND 288", name="lead_hours"),
+    )
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # ISO weekday (1 Monday) and local wall-clock time in Europe/Stockholm.
+    weekday: Mapped[int] = mapped_column(SmallInteger)
+    starts_at: Mapped[time] = mapped_column(Time)
+    meeting_minutes: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[int] = mapped_column(Integer)
+    # Any date in a week that has a meeting: fixes which weeks are meeting weeks.
+    anchor_on: Mapped[date] = mapped_column(Date)
+    lead_hours: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class MeetingTeamUnit(Base):
+    """Which team a unit's cases meet in; the primary key keeps a unit in one team at most."""
+
+    __tablename__ = "meeting_team_units"
+
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), primary_key=True)
+    team_code: Mapped[str] = mapped_column(ForeignKey("meeting_teams.code"), index=True)

@@ -3,6 +3,7 @@
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 from workflows.information_request import InformationRequestWorkflow
 from workflows.intervention import InterventionWorkflow
+from workflows.meeting_team import MeetingTeamWorkflow
 from workflows.notification_dispatcher import NotificationDispatcherWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
@@ -12,6 +13,7 @@ ALL_WORKFLOWS: list[type] = [
     AbsenceMonitorWorkflow,
     NotificationDispatcherWorkflow,
     InformationRequestWorkflow,
+    MeetingTeamWorkflow,
 ]
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "AbsenceMonitorWorkflow",
     "InformationRequestWorkflow",
     "InterventionWorkflow",
+    "MeetingTeamWorkflow",
     "NotificationDispatcherWorkflow",
     "RehabCaseWorkflow",
 ]

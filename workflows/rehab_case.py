@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.meetings import MeetingTeamDirectory
     from activities.records import CaseRecords
     from channels.message import NotificationType, RecipientRole
     from models.actions import (
@@ -98,6 +99,18 @@ with workflow.unsafe.imports_passed_through():
         RequestInformation,
     )
     from models.instruments import ScreeningScore
+    from models.meetings import (
+        CancelMeeting,
+        ChooseFhv,
+        MeetingRelease,
+        MeetingRequest,
+        RecordNoShow,
+        RescheduleMeeting,
+        SlotAssignment,
+        TeamBooking,
+        TeamLookup,
+        team_workflow_id,
+    )
     from models.search_attributes import REHAB_OVERDUE, REHAB_STAGE, REHAB_UNIT
     from models.sick_leave import (
         SickPeriod,
@@ -108,6 +121,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.information_request import InformationRequestWorkflow
     from workflows.intervention import InterventionWorkflow
+    from workflows.meeting_team import MeetingTeamWorkflow
 
 # Record-store writes: retried with backoff for as long as the database is away,
 # because a case must never stop just because PostgreSQL restarted.
@@ -122,6 +136,8 @@ RECORD_STORE_TIMEOUT = timedelta(seconds=30)
 INVALID_ACTION = "InvalidCaseAction"
 # Cases opened by the first version (which only recorded the case and waited) keep that path.
 LIFECYCLE_PATCH = "case-lifecycle"
+# Cases opened before joint-meeting teams existed book their meetings by hand only.
+TEAM_MEETINGS_PATCH = "team-meetings"
 
 # Absence news keys remembered against resends; a monitor resends only its latest news.
 _NEWS_KEPT = 20
@@ -220,6 +236,13 @@ class RehabCaseWorkflow:
             # Recorded means the API finds the case with its sick leave and deadlines.
             s.recorded = True
         self._publish()
+        if (
+            s.stage == Stage.IDENTIFIED
+            and s.meeting is None
+            and not s.team_looked_up
+            and workflow.patched(TEAM_MEETINGS_PATCH)
+        ):
+            await self._ask_team_for_meeting("identified")
         while not s.erased:
             await self._fire_due()
             if s.erased:
@@ -374,6 +397,10 @@ class RehabCaseWorkflow:
             outcome=s.outcome,
             closed_at=s.closed_at,
             erased=s.erased,
+            meeting_team=s.team_booking.team_code if s.team_booking else None,
+            meeting_requested=self._waiting_for_team(),
+            fhv_chosen=s.fhv_chosen,
+            no_shows=s.no_shows,
         )
 
     @workflow.query
@@ -408,6 +435,8 @@ class RehabCaseWorkflow:
         s = self._state
         s.consents[action.party] = action.given
         notifications: tuple[NotificationRequest, ...] = ()
+        if action.given:
+            notifications = self._invite_to_team_meeting(action.party)
         meeting = s.meeting
         withdrawn_from_meeting = (
             not action.given
@@ -503,6 +532,8 @@ class RehabCaseWorkflow:
                 for r in roles
             ),
         )
+        # Booked by hand: the team's seat (or place in its queue) is given up.
+        await self._leave_team()
         return self._result(meeting_id)
 
     @book_joint_meeting.validator
@@ -993,6 +1024,10 @@ class RehabCaseWorkflow:
                 **self._sick_leave_detail(),
             },
         )
+        # The held meeting's seat is long past; the relapse needs a new meeting.
+        s.team_booking = None
+        if workflow.patched(TEAM_MEETINGS_PATCH):
+            await self._ask_team_for_meeting("relapse")
         return self._result()
 
     @report_sick_leave.validator
@@ -1129,6 +1164,7 @@ class RehabCaseWorkflow:
                 status=InformationRequestStatus.CANCELLED, cancel_reason=CancelReason.CASE_CLOSED
             ),
         )
+        await self._leave_team()
         return self._result()
 
     @close_case.validator
@@ -1198,6 +1234,329 @@ class RehabCaseWorkflow:
                         "information_request_overdue_flagged",
                         {"request_id": str(request.request_id), "party": request.party.value},
                     )
+
+    # ------------------------------------------------------------------ joint meetings by team
+
+    @workflow.signal(name="meeting_slot_assigned")
+    async def meeting_slot_assigned(self, assignment: SlotAssignment) -> None:
+        """The team's answer: a seat in a slot. A stale answer gives the seat back."""
+        s = self._state
+        booking = s.team_booking
+        if booking is None or booking.request_id != assignment.request_id:
+            await self._release_seat(assignment.team_code, assignment.request_id)
+            return
+        if booking.assigned:
+            return  # the same answer twice
+        booking.assigned = True
+        rebooked = booking.continues_meeting is not None
+        s.meeting = MeetingBooking(
+            meeting_id=booking.continues_meeting or workflow.uuid4(),
+            starts_at=assignment.starts_at,
+            ends_at=assignment.ends_at,
+            slot_id=assignment.slot_id,
+            invited=self._team_invitees(),
+            sequence=booking.continues_sequence + 1 if rebooked else 0,
+        )
+        s.meeting_held = False
+        s.stage = Stage.JOINT_MEETING
+        meeting = s.meeting
+        await self._record(
+            "joint_meeting_rebooked" if rebooked else "joint_meeting_booked",
+            {
+                "meeting_id": str(meeting.meeting_id),
+                "starts_at": meeting.starts_at.isoformat(),
+                "invited": [p.value for p in meeting.invited],
+                "team": assignment.team_code,
+                "slot_id": str(assignment.slot_id),
+            },
+            meeting=self._meeting_record("booked"),
+            notifications=self._meeting_notices(
+                NotificationType.MEETING_RESCHEDULED
+                if rebooked
+                else NotificationType.MEETING_INVITATION,
+                meeting,
+            ),
+        )
+
+    @workflow.update
+    async def reschedule_meeting(self, action: RescheduleMeeting) -> CaseActionResult:
+        """Give the team's slot back and take the next slot with room after it; the
+        invitations are updated (same calendar event, higher sequence) once it is assigned."""
+        self._recheck(self._validate_reschedule_meeting, action)
+        s = self._state
+        meeting, booking = s.meeting, s.team_booking
+        assert meeting is not None and booking is not None
+        s.meeting = None
+        await self._request_seat(
+            booking.team_code,
+            "reschedule",
+            after=meeting.starts_at,
+            releases=booking.request_id,
+            continues=meeting,
+        )
+        return self._result()
+
+    @reschedule_meeting.validator
+    def _validate_reschedule_meeting(self, action: RescheduleMeeting) -> None:
+        meeting = self._require_unheld_meeting("rescheduled")
+        booking = self._state.team_booking
+        if booking is None or not booking.assigned:
+            raise _Rejected(
+                "this joint meeting was booked by hand; book the new time with book_joint_meeting"
+            )
+        if workflow.now() >= meeting.starts_at:
+            raise _Rejected(
+                "the joint meeting has started; record its outcome or that the employee "
+                "did not come"
+            )
+
+    @workflow.update
+    async def cancel_meeting(self, action: CancelMeeting) -> CaseActionResult:
+        self._recheck(self._validate_cancel_meeting, action)
+        s = self._state
+        meeting = s.meeting
+        detail: dict[str, Any] = {}
+        notifications: tuple[NotificationRequest, ...] = ()
+        row = None
+        if meeting is not None:
+            # A cancellation updates the calendar event: same UID, higher sequence.
+            meeting.sequence += 1
+            row = self._meeting_row(meeting, "cancelled")
+            notifications = self._meeting_notices(NotificationType.MEETING_CANCELLED, meeting)
+            detail = {
+                "meeting_id": str(meeting.meeting_id),
+                "starts_at": meeting.starts_at.isoformat(),
+            }
+        s.meeting = None
+        await self._record(
+            "joint_meeting_cancelled", detail, meeting=row, notifications=notifications
+        )
+        await self._leave_team()
+        return self._result()
+
+    @cancel_meeting.validator
+    def _validate_cancel_meeting(self, action: CancelMeeting) -> None:
+        if self._waiting_for_team():
+            self._require_open()
+            return
+        self._require_unheld_meeting("cancelled")
+
+    @workflow.update
+    async def record_no_show(self, action: RecordNoShow) -> CaseActionResult:
+        """The employee did not come: counted; a team meeting goes to the next slot with room."""
+        self._recheck(self._validate_record_no_show, action)
+        s = self._state
+        meeting, booking = s.meeting, s.team_booking
+        assert meeting is not None
+        s.no_shows += 1
+        s.meeting = None
+        await self._record(
+            "joint_meeting_no_show",
+            {"meeting_id": str(meeting.meeting_id), "no_shows": s.no_shows},
+            meeting=self._meeting_row(meeting, "no_show"),
+        )
+        if booking is not None and booking.assigned:
+            await self._request_seat(
+                booking.team_code, "no_show", after=meeting.starts_at, releases=booking.request_id
+            )
+        return self._result()
+
+    @record_no_show.validator
+    def _validate_record_no_show(self, action: RecordNoShow) -> None:
+        meeting = self._require_unheld_meeting("marked as missed")
+        if workflow.now() < meeting.starts_at:
+            raise _Rejected(
+                "the joint meeting has not started yet; a no-show is recorded after "
+                f"{meeting.starts_at.isoformat()}"
+            )
+
+    @workflow.update
+    async def choose_fhv(self, action: ChooseFhv) -> CaseActionResult:
+        """The employer decides whether occupational health takes part in the joint meeting."""
+        self._recheck(self._validate_choose_fhv, action)
+        s = self._state
+        s.fhv_chosen = action.chosen
+        meeting = s.meeting
+        notifications: tuple[NotificationRequest, ...] = ()
+        row = None
+        if meeting is not None and not s.meeting_held:
+            if action.chosen and ConsentParty.FHV not in meeting.invited:
+                meeting.invited.append(ConsentParty.FHV)
+                row = self._meeting_record("booked")
+                notifications = (
+                    NotificationRequest(
+                        notification_type=NotificationType.MEETING_INVITATION,
+                        recipient_role=RecipientRole.FHV,
+                        meeting=meeting.slot,
+                    ),
+                )
+            elif not action.chosen and ConsentParty.FHV in meeting.invited:
+                meeting.invited.remove(ConsentParty.FHV)
+                notifications = (
+                    NotificationRequest(
+                        notification_type=NotificationType.MEETING_CANCELLED,
+                        recipient_role=RecipientRole.FHV,
+                        meeting=meeting.slot,
+                    ),
+                )
+        await self._record(
+            "joint_meeting_fhv_chosen" if action.chosen else "joint_meeting_fhv_not_chosen",
+            {"fhv": action.chosen},
+            meeting=row,
+            notifications=notifications,
+        )
+        return self._result()
+
+    @choose_fhv.validator
+    def _validate_choose_fhv(self, action: ChooseFhv) -> None:
+        self._require_open()
+        s = self._state
+        if s.fhv_chosen == action.chosen:
+            raise _Rejected(
+                "occupational health is already "
+                + ("chosen" if action.chosen else "not chosen")
+                + " for this case"
+            )
+        if action.chosen and not s.consents.get(ConsentParty.FHV, False):
+            raise _Rejected(
+                "occupational health may take part only with the employee's consent; "
+                "record the consent first"
+            )
+
+    async def _ask_team_for_meeting(self, reason: str) -> None:
+        """Find the unit's team; if it has one, join the queue for its next slot with room."""
+        team = await workflow.execute_activity_method(
+            MeetingTeamDirectory.team_of_unit,
+            TeamLookup(unit_code=self._input.unit_code),
+            start_to_close_timeout=RECORD_STORE_TIMEOUT,
+            retry_policy=RECORD_STORE_RETRY,
+        )
+        s = self._state
+        s.team_looked_up = True
+        # A meeting booked by hand while the team was looked up stands.
+        if team is not None and s.meeting is None and s.stage != Stage.CLOSED:
+            await self._request_seat(team.code, reason)
+
+    async def _request_seat(
+        self,
+        team_code: str,
+        reason: str,
+        *,
+        after: datetime | None = None,
+        releases: UUID | None = None,
+        continues: MeetingBooking | None = None,
+    ) -> None:
+        """Ask the team for a seat (a rebooking also gives up the seat it `releases`).
+
+        The request carries the case's earliest open deadline, by which the team orders
+        its queue. If the team's workflow is not running, the coordinator books by hand.
+        """
+        s = self._state
+        next_deadline = self._next_deadline()
+        request = MeetingRequest(
+            request_id=workflow.uuid4(),
+            case_id=self._input.case_id,
+            case_workflow_id=workflow.info().workflow_id,
+            earliest_deadline_on=next_deadline.due_on if next_deadline else None,
+            requested_at=workflow.now(),
+            after=after,
+            releases=releases,
+        )
+        s.team_booking = TeamBooking(
+            team_code=team_code,
+            request_id=request.request_id,
+            requested_at=request.requested_at,
+            continues_meeting=continues.meeting_id if continues else None,
+            continues_sequence=continues.sequence if continues else 0,
+        )
+        await self._record("joint_meeting_requested", {"team": team_code, "reason": reason})
+        try:
+            await workflow.get_external_workflow_handle_for(
+                MeetingTeamWorkflow.run, team_workflow_id(team_code)
+            ).signal(MeetingTeamWorkflow.request_meeting, request)
+        except FailureError:
+            s.team_booking = None
+            await self._record("meeting_team_unreachable", {"team": team_code})
+
+    async def _release_seat(self, team_code: str, request_id: UUID) -> None:
+        try:
+            await workflow.get_external_workflow_handle_for(
+                MeetingTeamWorkflow.run, team_workflow_id(team_code)
+            ).signal(MeetingTeamWorkflow.release_meeting, MeetingRelease(request_id=request_id))
+        except FailureError:
+            workflow.logger.warning("the meeting team could not be told of a released seat")
+
+    async def _leave_team(self) -> None:
+        """Give up the team's seat or queue place (only cases of a team have one)."""
+        booking = self._state.team_booking
+        if booking is not None:
+            self._state.team_booking = None
+            await self._release_seat(booking.team_code, booking.request_id)
+
+    def _waiting_for_team(self) -> bool:
+        booking = self._state.team_booking
+        return booking is not None and not booking.assigned
+
+    def _team_invitees(self) -> list[ConsentParty]:
+        """FK takes part whenever the employee consents, before any benefit case exists;
+        FHV when the employer chose it for this case and the employee consents."""
+        consents = self._state.consents
+        invited = [ConsentParty.FK] if consents.get(ConsentParty.FK, False) else []
+        if self._state.fhv_chosen and consents.get(ConsentParty.FHV, False):
+            invited.append(ConsentParty.FHV)
+        return invited
+
+    def _invite_to_team_meeting(self, party: ConsentParty) -> tuple[NotificationRequest, ...]:
+        """Consent given after a team booking: the party joins the meeting if it should."""
+        s = self._state
+        meeting, booking = s.meeting, s.team_booking
+        if meeting is None or s.meeting_held or booking is None or not booking.assigned:
+            return ()
+        role = PARTY_RECIPIENT.get(party)
+        if role is None or party in meeting.invited or party not in self._team_invitees():
+            return ()
+        meeting.invited.append(party)
+        return (
+            NotificationRequest(
+                notification_type=NotificationType.MEETING_INVITATION,
+                recipient_role=role,
+                meeting=meeting.slot,
+            ),
+        )
+
+    def _require_unheld_meeting(self, what: str) -> MeetingBooking:
+        self._require_stage((Stage.JOINT_MEETING,), f"a joint meeting can be {what}")
+        s = self._state
+        if s.meeting is None:
+            raise _Rejected("no joint meeting is booked")
+        if s.meeting_held:
+            raise _Rejected("the outcome of this joint meeting is already recorded")
+        return s.meeting
+
+    def _meeting_notices(
+        self, notification_type: NotificationType, meeting: MeetingBooking
+    ) -> tuple[NotificationRequest, ...]:
+        roles = [RecipientRole.EMPLOYEE, RecipientRole.MANAGER, RecipientRole.COORDINATOR]
+        roles += [PARTY_RECIPIENT[p] for p in meeting.invited if p in PARTY_RECIPIENT]
+        return tuple(
+            NotificationRequest(
+                notification_type=notification_type, recipient_role=r, meeting=meeting.slot
+            )
+            for r in roles
+        )
+
+    def _meeting_row(
+        self, meeting: MeetingBooking, status: Literal["cancelled", "no_show"]
+    ) -> MeetingRecord:
+        """The `meetings` row of a meeting that was called off or missed."""
+        return MeetingRecord(
+            meeting_id=meeting.meeting_id,
+            starts_at=meeting.starts_at,
+            ends_at=meeting.ends_at,
+            sequence=meeting.sequence,
+            status=status,
+            invited=("employee", "manager", "coordinator", *(p.value for p in meeting.invited)),
+        )
 
     # ------------------------------------------------------------------ planning
 
@@ -1663,6 +2022,8 @@ class RehabCaseWorkflow:
         if not s.sick_spells:
             actions.append(OpenAction(action="set_sick_leave", reason="no sick leave recorded"))
         match s.stage:
+            case Stage.IDENTIFIED | Stage.JOINT_MEETING if self._waiting_for_team():
+                pass  # the team books the next slot with room
             case Stage.IDENTIFIED:
                 actions.append(OpenAction(action="book_joint_meeting", reason="next stage"))
             case Stage.JOINT_MEETING if s.meeting is not None:

@@ -48,6 +48,7 @@ from models.information_requests import (
     RequestInformation,
 )
 from models.instruments import InvalidAnswers
+from models.meetings import CancelMeeting, ChooseFhv, RecordNoShow, RescheduleMeeting
 from models.screening import (
     Registry,
     SubmitFollowUpMeeting,
@@ -336,4 +337,22 @@ CANCEL_INFORMATION_REQUEST = expose(
         "cancel_information_request", CancelInformationRequest, frozenset({_C}), sensitive=True
     ),
     "Cancel an open information request",
+)
+
+# Joint meetings booked through the unit's team (issue 7, meeting slots).
+RESCHEDULE_MEETING = expose(
+    CaseAction("reschedule_meeting", RescheduleMeeting, frozenset({_C})),
+    "Move the joint meeting to the team's next slot with room (same calendar event)",
+)
+CANCEL_MEETING = expose(
+    CaseAction("cancel_meeting", CancelMeeting, frozenset({_C})),
+    "Call the joint meeting off: the slot is released and every invitee gets a cancellation",
+)
+RECORD_NO_SHOW = expose(
+    CaseAction("record_no_show", RecordNoShow, frozenset({_C})),
+    "The employee did not come: counted, and a team meeting is rebooked",
+)
+CHOOSE_FHV = expose(
+    CaseAction("choose_fhv", ChooseFhv, frozenset({_C, _M})),
+    "The employer's choice whether occupational health takes part in the joint meeting",
 )
