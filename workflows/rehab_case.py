@@ -1189,17 +1189,24 @@ class RehabCaseWorkflow:
         if news.key in s.absence_news_seen or s.stage == Stage.CLOSED:
             return
         s.absence_news_seen = [*s.absence_news_seen[-(_NEWS_KEPT - 1) :], news.key]
+        start = news.spell_start if s.returned_on is not None else news.sick_start
+        # An expected end from before this sick leave belongs to an earlier one.
+        expected_end = news.expected_end if (news.expected_end or start) >= start else None
         try:
             if s.returned_on is not None:
-                relapse = ReportSickLeave(start=news.spell_start, expected_end=news.expected_end)
+                relapse = ReportSickLeave(start=start, expected_end=expected_end)
                 self._validate_report_sick_leave(relapse)
-                await self._report_sick_leave(relapse)
             else:
-                current = SetSickLeave(start=news.sick_start, expected_end=news.expected_end)
+                current = SetSickLeave(start=start, expected_end=expected_end)
                 self._validate_set_sick_leave(current)
-                await self._set_sick_leave(current)
-        except _Rejected:
+        except (_Rejected, ValueError):
+            # A signal handler must not raise: the news is simply not applied.
             workflow.logger.info("absence news not applied")
+            return
+        if s.returned_on is not None:
+            await self._report_sick_leave(relapse)
+        else:
+            await self._set_sick_leave(current)
 
     @workflow.signal(name="intervention_overdue")
     async def intervention_overdue(self, notice: InterventionOverdueNotice) -> None:

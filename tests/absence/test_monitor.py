@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 
 from ingestion.absences import AbsenceIngestion
 from models.absence import IngestResult, MonitorView, monitor_workflow_id
-from models.actions import RecordReturnToWorkStep
+from models.actions import AbsenceNews, RecordReturnToWorkStep
 from models.case import Stage
 from models.deadlines import local_date
 from store.schema import AbsenceEvent, Case, CaseEvent, Employee
@@ -410,3 +410,35 @@ async def test_a_relapse_in_follow_up_reported_by_absence_data_reopens_the_same_
     state = await handle.query(RehabCaseWorkflow.state)
     assert state.stage == Stage.JOINT_MEETING and state.returned_on is None
     assert len(await cases_of(sessionmaker)) == 1
+
+
+async def test_absence_news_that_cannot_apply_leaves_the_case_working(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    start = today - timedelta(days=20)
+    await ingestion.ingest([sick("ongoing", unit_code, start)])
+    handle = await _the_case(time_skipping_env, sessionmaker)
+    # An expected end left over from an earlier sick leave, and news of a start in the future.
+    stale = AbsenceNews(
+        key="stale", sick_start=start, spell_start=start, expected_end=start - timedelta(days=1)
+    )
+    future = start + timedelta(days=60)
+    early = AbsenceNews(key="future", sick_start=future, spell_start=future)
+    await handle.signal(RehabCaseWorkflow.absence_news, stale)
+    await handle.signal(RehabCaseWorkflow.absence_news, early)
+    good = AbsenceNews(
+        key="good", sick_start=start, spell_start=start, expected_end=start + timedelta(days=90)
+    )
+    await handle.signal(RehabCaseWorkflow.absence_news, good)
+
+    async def applied() -> bool:
+        return (await handle.query(RehabCaseWorkflow.state)).expected_end == good.expected_end
+
+    await eventually(applied)
+    state = await handle.query(RehabCaseWorkflow.state)
+    assert state.sick_start == start and state.stage == Stage.IDENTIFIED
