@@ -37,6 +37,7 @@ from models.api import Role
 from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from store.migrate import ensure_database, upgrade_to_head
 from store.schema import Unit
+from tests.case_steps import private_time_skipping_server, terminated_afterwards
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,7 +173,7 @@ async def _register_search_attributes(client: Client, namespace: str = "default"
 
 
 @pytest_asyncio.fixture(scope="session")
-async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
+async def shared_time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server, shared by the session: timers of months pass at once."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
@@ -181,6 +182,48 @@ async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvi
     await _register_search_attributes(env.client)
     yield env
     await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def module_time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
+    async with private_time_skipping_server(test_secrets) as env:
+        yield env
+
+
+@pytest_asyncio.fixture
+async def test_time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
+    async with private_time_skipping_server(test_secrets) as env:
+        yield env
+
+
+_TIME_SKIPPING_ENVS = {
+    None: "shared_time_skipping_env",
+    "module": "module_time_skipping_env",
+    "test": "test_time_skipping_env",
+}
+
+
+@pytest.fixture
+def time_skipping_env(request: pytest.FixtureRequest) -> WorkflowEnvironment:
+    """The time-skipping server a test runs on (the `worker` and `api` fixtures use it).
+
+    Shared by the session, unless the module says `pytestmark = pytest.mark.own_temporal(
+    "module")` or `("test")`: workflows left running (an activity pending, a timer set)
+    would stop time skipping for every later test on the shared server; see
+    tests.case_steps.private_time_skipping_server.
+    """
+    marker = request.node.get_closest_marker("own_temporal")
+    env: WorkflowEnvironment = request.getfixturevalue(
+        _TIME_SKIPPING_ENVS[marker.args[0] if marker else None]
+    )
+    return env
+
+
+@pytest_asyncio.fixture
+async def started_cases(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
+    """Ids of the cases a test starts; they are terminated after it."""
+    async with terminated_afterwards(time_skipping_env) as ids:
+        yield ids
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from core.secrets import Secrets
 from models.actions import (
     BookJointMeeting,
     CloseCase,
@@ -36,8 +33,6 @@ from tests.case_steps import (
     days,
     kinds,
     open_case,
-    private_time_skipping_server,
-    terminated_afterwards,
     today,
 )
 from workflows.rehab_case import RehabCaseWorkflow
@@ -53,17 +48,7 @@ KEDS_HIGH = ScreeningScore(
 )
 
 
-@pytest_asyncio.fixture(scope="module")
-async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
-    """Overrides the shared server for this module (and the `worker` fixture built on it)."""
-    async with private_time_skipping_server(test_secrets) as env:
-        yield env
-
-
-@pytest_asyncio.fixture
-async def started_cases(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
-    async with terminated_afterwards(time_skipping_env) as ids:
-        yield ids
+pytestmark = pytest.mark.own_temporal("module")
 
 
 async def _accepted_updates(case: OpenedCase) -> int:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 
-import pytest_asyncio
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from core.secrets import Secrets
 from models.actions import RecordDeadlineMet, SetSickLeave
 from models.case import case_workflow_id
 from models.deadlines import DeadlineStatus, end_of_day, start_of_day
@@ -25,26 +23,13 @@ from tests.case_steps import (
     events_of,
     eventually,
     open_case,
-    private_time_skipping_server,
     sleep_until,
-    terminated_afterwards,
     timeline,
     today,
 )
 from workflows.rehab_case import RehabCaseWorkflow
 
-
-@pytest_asyncio.fixture(scope="module")
-async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
-    """Overrides the shared server for this module (and the `worker` fixture built on it)."""
-    async with private_time_skipping_server(test_secrets) as env:
-        yield env
-
-
-@pytest_asyncio.fixture
-async def started_cases(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
-    async with terminated_afterwards(time_skipping_env) as ids:
-        yield ids
+pytestmark = pytest.mark.own_temporal("module")
 
 
 MINUTE = days(1) / (24 * 60)

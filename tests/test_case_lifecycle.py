@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
-import pytest_asyncio
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from core.secrets import Secrets
 from models.actions import (
     BookJointMeeting,
     CloseCase,
@@ -54,25 +52,12 @@ from tests.case_steps import (
     eventually,
     kinds,
     open_case,
-    private_time_skipping_server,
     sleep_until,
-    terminated_afterwards,
     today,
 )
 from workflows.rehab_case import RehabCaseWorkflow
 
-
-@pytest_asyncio.fixture(scope="module")
-async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
-    """Overrides the shared server for this module (and the `worker` fixture built on it)."""
-    async with private_time_skipping_server(test_secrets) as env:
-        yield env
-
-
-@pytest_asyncio.fixture
-async def started_cases(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
-    async with terminated_afterwards(time_skipping_env) as ids:
-        yield ids
+pytestmark = pytest.mark.own_temporal("module")
 
 
 TIMER_EVENTS = {"deadline_due", "deadline_overdue", "deadline_reminder", "deadline_escalation"}

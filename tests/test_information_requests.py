@@ -8,13 +8,12 @@ the real dispatcher to a local SMTP server.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,7 +23,6 @@ from temporalio.worker import Worker
 
 from channels.smtp import SmtpChannel, SmtpSettings
 from channels.templates import WEEKDAYS
-from core.secrets import Secrets
 from models.actions import BookJointMeeting, CloseCase, RecordConsent
 from models.case import (
     CaseOutcome,
@@ -49,9 +47,7 @@ from tests.case_steps import (
     eventually,
     kinds,
     open_case,
-    private_time_skipping_server,
     sleep_until,
-    terminated_afterwards,
     today,
 )
 from tests.outbox_support import RecordingSmtpHandler, dispatcher, free_port
@@ -67,17 +63,7 @@ SENDER = "noreply@rehabflow.example"
 CANARIES = ("healthcare", "vård", "social", "medical", "medicin", "fhv", "arbetsförmedl")
 
 
-@pytest_asyncio.fixture(scope="module")
-async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
-    """Overrides the shared server for this module (and the `worker` and `api` fixtures)."""
-    async with private_time_skipping_server(test_secrets) as env:
-        yield env
-
-
-@pytest_asyncio.fixture
-async def started_cases(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
-    async with terminated_afterwards(time_skipping_env) as ids:
-        yield ids
+pytestmark = pytest.mark.own_temporal("module")
 
 
 @pytest.fixture

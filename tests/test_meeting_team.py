@@ -27,7 +27,6 @@ from temporalio.worker import Worker
 from api.auth import EmbeddedIssuer
 from channels.ics import meeting_uid
 from channels.smtp import SmtpChannel, SmtpSettings
-from core.secrets import Secrets
 from core.settings import Settings, TemporalSettings
 from models.actions import (
     BookJointMeeting,
@@ -50,7 +49,6 @@ from tests.case_steps import (
     OpenedCase,
     eventually,
     open_case,
-    private_time_skipping_server,
     sleep_until,
     terminated_afterwards,
 )
@@ -72,11 +70,7 @@ KEDS_LOW = ScreeningScore(
 )
 
 
-@pytest_asyncio.fixture(scope="module")
-async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
-    """Overrides the shared server for this module (and the `worker`/`api` fixtures)."""
-    async with private_time_skipping_server(test_secrets) as env:
-        yield env
+pytestmark = pytest.mark.own_temporal("module")
 
 
 @pytest_asyncio.fixture

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest_asyncio
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.auth import EmbeddedIssuer
-from core.secrets import Secrets
 from models.api import Role
 from store.schema import Case, Meeting, Screening
 from tests.api_steps import (
@@ -32,18 +30,13 @@ from tests.api_steps import (
     post,
     violence,
 )
-from tests.case_steps import eventually, private_time_skipping_server, today
+from tests.case_steps import eventually, today
 from tests.conftest import bearer
 
 PIN = "19811218-9876"
 
 
-@pytest_asyncio.fixture
-async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
-    """A server of each test's own (the `api` and `worker` fixtures use it): whatever the
-    test's cases leave running ends with it."""
-    async with private_time_skipping_server(test_secrets) as env:
-        yield env
+pytestmark = pytest.mark.own_temporal("test")
 
 
 def tokens(issuer: EmbeddedIssuer, unit_code: str, employee: uuid.UUID) -> dict[Role, Any]:

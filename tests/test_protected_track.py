@@ -13,13 +13,12 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import structlog
 from aiosmtpd.controller import Controller
 from google.protobuf.message import Message
@@ -34,7 +33,6 @@ from temporalio.worker import Worker
 from api.auth import EmbeddedIssuer
 from channels.smtp import SmtpChannel, SmtpSettings
 from core.logging import configure_logging
-from core.secrets import Secrets
 from core.settings import LogSettings, Settings
 from models.api import Role
 from models.notification import DispatchRequest
@@ -50,7 +48,7 @@ from store.schema import (
     ViolenceDisclosure,
 )
 from tests.api_steps import case_at_joint_meeting, keds, meeting_outcome, ok, violence
-from tests.case_steps import eventually, private_time_skipping_server, today
+from tests.case_steps import eventually, today
 from tests.conftest import bearer
 from tests.outbox_support import (
     RecordingSmtpHandler,
@@ -66,11 +64,7 @@ MARKERS = ("violence", "våld", "safety", "säkerhet", "disclos", "protected", "
 NOT_COORDINATOR = (Role.MANAGER, Role.FK_OFFICER, Role.FHV, Role.EMPLOYEE)
 
 
-@pytest_asyncio.fixture
-async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
-    """A server of each test's own (the `api` and `worker` fixtures use it)."""
-    async with private_time_skipping_server(test_secrets) as env:
-        yield env
+pytestmark = pytest.mark.own_temporal("test")
 
 
 @pytest.fixture

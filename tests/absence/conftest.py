@@ -1,12 +1,11 @@
-"""Fixtures of the absence tests: a time-skipping server per test and the ingestion path."""
+"""Fixtures of the absence tests: the ingestion path (each module runs on servers of its
+tests' own: monitors left waiting must not stop time elsewhere)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -15,14 +14,6 @@ from core.identity import IdentityProtector
 from core.secrets import Secrets
 from ingestion.absences import AbsenceIngestion
 from models.deadlines import STOCKHOLM
-from tests.case_steps import private_time_skipping_server
-
-
-@pytest_asyncio.fixture
-async def time_skipping_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
-    """A server of this test's own: monitors left waiting must not stop time elsewhere."""
-    async with private_time_skipping_server(test_secrets) as env:
-        yield env
 
 
 @pytest.fixture

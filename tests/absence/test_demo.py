@@ -7,6 +7,7 @@ import re
 from datetime import date
 
 import httpx
+import pytest
 from rich.console import Console
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,6 +19,8 @@ from ingestion.demo import run_demo
 from models.api import Role
 from models.deadlines import local_date
 from store.schema import Employee, UnitContact
+
+pytestmark = pytest.mark.own_temporal("test")
 
 
 async def test_the_demo_posts_a_year_and_reports_the_cases_the_api_lists(

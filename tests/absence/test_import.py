@@ -17,6 +17,8 @@ from ingestion.csv_import import COLUMNS, MalformedFile, import_file, rejected_p
 from models.absence import IngestResult
 from store.schema import AbsenceEvent, Employee
 
+pytestmark = pytest.mark.own_temporal("test")
+
 
 def valid_pin(n: int) -> str:
     """The n-th synthetic personal identity number: a real date and a correct check digit."""

@@ -24,6 +24,8 @@ from tests.case_steps import through_planning
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
+pytestmark = pytest.mark.own_temporal("test")
+
 PIN = "19811218-9876"
 OTHER_PIN = "19900101-0017"
 
