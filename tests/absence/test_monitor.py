@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from models.actions import AbsenceNews, RecordReturnToWorkStep
 from models.case import Stage
 from models.deadlines import local_date
 from store.schema import AbsenceEvent, Case, CaseEvent, Employee
-from tests.case_steps import through_planning
+from tests.case_steps import eventually, through_planning
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
@@ -48,14 +47,6 @@ def sick(
         **({"end": end.isoformat()} if end else {}),
         **extra,
     }
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 15) -> None:
-    for _ in range(int(seconds * 10)):
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not reached")
 
 
 async def cases_of(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Case]:
@@ -95,7 +86,7 @@ async def test_long_absence_opens_a_case_on_day_15_and_not_on_day_14(
     assert await cases_of(sessionmaker) == []
 
     await time_skipping_env.sleep(timedelta(days=1))  # sick day 15 has begun
-    await eventually(lambda: _has_cases(sessionmaker, 1))
+    await eventually(lambda: _has_cases(sessionmaker, 1), bool)
     (case,) = await cases_of(sessionmaker)
     assert case.trigger == "long_absence"
     assert case.unit_code == unit_code
@@ -113,7 +104,7 @@ async def test_a_late_import_past_day_15_opens_the_case_at_once(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     await ingestion.ingest([sick("late", unit_code, today - timedelta(days=20))])
-    await eventually(lambda: _has_cases(sessionmaker, 1))
+    await eventually(lambda: _has_cases(sessionmaker, 1), bool)
     assert (await cases_of(sessionmaker))[0].trigger == "long_absence"
 
 
@@ -125,7 +116,7 @@ async def test_a_period_longer_than_a_year_at_first_sight_opens_the_long_term_tr
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     await ingestion.ingest([sick("year", unit_code, today - timedelta(days=400))])
-    await eventually(lambda: _has_cases(sessionmaker, 1))
+    await eventually(lambda: _has_cases(sessionmaker, 1), bool)
     cases = await cases_of(sessionmaker)
     assert [c.trigger for c in cases] == ["long_term"]
 
@@ -159,7 +150,7 @@ async def test_the_sixth_sick_occasion_within_twelve_months_opens_a_case_and_the
     assert await cases_of(sessionmaker) == []
 
     await ingestion.ingest(spells[5:])
-    await eventually(lambda: _has_cases(sessionmaker, 1))
+    await eventually(lambda: _has_cases(sessionmaker, 1), bool)
     assert (await cases_of(sessionmaker))[0].trigger == "repeated_short_absence"
 
 
@@ -212,7 +203,7 @@ async def test_an_employee_has_one_open_case_and_later_triggers_go_to_it(
     await ingestion.ingest(
         [sick("long", unit_code, today - timedelta(days=60), today - timedelta(days=30))]
     )
-    await eventually(lambda: _has_cases(sessionmaker, 1))
+    await eventually(lambda: _has_cases(sessionmaker, 1), bool)
     assert (await cases_of(sessionmaker))[0].trigger == "long_absence"
     # Six earlier occasions make seven in the window: the open case hears of it, no new case.
     await ingestion.ingest(
@@ -228,7 +219,7 @@ async def test_an_employee_has_one_open_case_and_later_triggers_go_to_it(
             ).all()
         return any(k.get("rule") == "repeated_short_absence" for k in kinds)
 
-    await eventually(observed)
+    await eventually(observed, bool)
     assert len(await cases_of(sessionmaker)) == 1
 
 
@@ -349,7 +340,7 @@ async def test_a_long_absence_that_ended_over_a_year_ago_opens_nothing(
 async def _the_case(
     env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> WorkflowHandle[Any, Any]:
-    await eventually(lambda: _has_cases(sessionmaker, 1))
+    await eventually(lambda: _has_cases(sessionmaker, 1), bool)
     (case,) = await cases_of(sessionmaker)
     return env.client.get_workflow_handle(case.workflow_id)
 
@@ -377,7 +368,7 @@ async def test_an_expected_end_reported_later_reaches_the_open_case_and_its_plan
         view = await handle.query(RehabCaseWorkflow.deadlines)
         return any(d.kind == "return_to_work_plan" for d in view.deadlines)
 
-    await eventually(plan_owed)
+    await eventually(plan_owed, bool)
     state = await handle.query(RehabCaseWorkflow.state)
     assert state.expected_end == expected_end and state.sick_start == start
     assert len(await cases_of(sessionmaker)) == 1
@@ -408,7 +399,7 @@ async def test_a_relapse_in_follow_up_reported_by_absence_data_reopens_the_same_
     async def relapsed() -> bool:
         return (await handle.query(RehabCaseWorkflow.state)).relapse_count == 1
 
-    await eventually(relapsed)
+    await eventually(relapsed, bool)
     state = await handle.query(RehabCaseWorkflow.state)
     assert state.stage == Stage.JOINT_MEETING and state.returned_on is None
     assert len(await cases_of(sessionmaker)) == 1
@@ -441,6 +432,6 @@ async def test_absence_news_that_cannot_apply_leaves_the_case_working(
     async def applied() -> bool:
         return (await handle.query(RehabCaseWorkflow.state)).expected_end == good.expected_end
 
-    await eventually(applied)
+    await eventually(applied, bool)
     state = await handle.query(RehabCaseWorkflow.state)
     assert state.sick_start == start and state.stage == Stage.IDENTIFIED

@@ -63,6 +63,7 @@ from models.instruments import (
     ScreeningScore,
     score,
 )
+from tests.case_steps import eventually
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 from workflows.information_request import InformationRequestWorkflow
 from workflows.intervention import InterventionWorkflow
@@ -389,13 +390,10 @@ async def absence_monitor_opens_case(client: Client, task_queue: str, unit_code:
             )
         ],
     )
-    for _ in range(100):
-        view = await handle.query(AbsenceMonitorWorkflow.summary)
-        if any(key.startswith("long_absence") for key in view.fired):
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("the monitor did not open the case")
+    await eventually(
+        lambda: handle.query(AbsenceMonitorWorkflow.summary),
+        lambda view: any(key.startswith("long_absence") for key in view.fired),
+    )
     return handle.id
 
 
@@ -528,12 +526,9 @@ async def case_relapse_from_absence_data(
     news = AbsenceNews(key=f"spell:{relapse}", sick_start=relapse, spell_start=relapse)
     await handle.signal(RehabCaseWorkflow.absence_news, news)
     await handle.signal(RehabCaseWorkflow.absence_news, news)  # a resend changes nothing
-    for _ in range(100):
-        if (await handle.query(RehabCaseWorkflow.state)).relapse_count == 1:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("the case did not count the relapse")
+    await eventually(
+        lambda: handle.query(RehabCaseWorkflow.state), lambda view: view.relapse_count == 1
+    )
     latest = client.get_workflow_handle(handle.id)
     await _until_idle(latest)
     await latest.terminate("history saved")
@@ -565,13 +560,10 @@ async def absence_monitor_tells_open_case(client: Client, task_queue: str, unit_
             AbsenceRecord(event_id="t3", kind="sick", start=today - timedelta(days=1)),
         ),
     )
-    for _ in range(100):
-        view = await handle.query(AbsenceMonitorWorkflow.summary)
-        if any(key.startswith("spell:") for key in view.fired) and not view.busy:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError(f"the monitor did not tell the case of the relapse: {view}")
+    await eventually(
+        lambda: handle.query(AbsenceMonitorWorkflow.summary),
+        lambda view: any(key.startswith("spell:") for key in view.fired) and not view.busy,
+    )
     return handle.id
 
 
