@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from core.case_start import start_case
 from models.absence import CaseTriggerRequest, CaseTriggerResult
@@ -107,12 +108,21 @@ class CaseOpener:
         """
         if request.sick_start is None:
             return
-        await self._client.get_workflow_handle(case.workflow_id).signal(
-            "absence_news",
-            AbsenceNews(
-                key=request.trigger_key,
-                sick_start=request.sick_start,
-                spell_start=request.spell_start or request.sick_start,
-                expected_end=request.expected_end,
-            ),
-        )
+        try:
+            await self._client.get_workflow_handle(case.workflow_id).signal(
+                "absence_news",
+                AbsenceNews(
+                    key=request.trigger_key,
+                    sick_start=request.sick_start,
+                    spell_start=request.spell_start or request.sick_start,
+                    expected_end=request.expected_end,
+                ),
+            )
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            # The record says open but the case no longer runs (ended, or stopped by
+            # operations): retrying cannot help, and the news is on the timeline.
+            activity.logger.warning(
+                "open case has no running workflow; absence news kept on its timeline"
+            )

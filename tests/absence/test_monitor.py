@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,8 +17,9 @@ from temporalio.worker import Worker
 from ingestion.absences import AbsenceIngestion
 from models.absence import IngestResult, MonitorView, monitor_workflow_id
 from models.actions import AbsenceNews, RecordReturnToWorkStep
-from models.case import Stage
+from models.case import CaseTrigger, OpenCaseRecord, Stage, case_workflow_id
 from models.deadlines import local_date
+from store.cases import insert_case
 from store.schema import AbsenceEvent, Case, CaseEvent, Employee
 from tests.case_steps import eventually, through_planning
 from workflows.absence_monitor import AbsenceMonitorWorkflow
@@ -435,3 +437,37 @@ async def test_absence_news_that_cannot_apply_leaves_the_case_working(
     await eventually(applied, bool)
     state = await handle.query(RehabCaseWorkflow.state)
     assert state.sick_start == start and state.stage == Stage.IDENTIFIED
+
+
+async def test_news_for_an_open_case_whose_workflow_is_gone_does_not_stall_the_monitor(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    first = today - timedelta(days=60)
+    await ingestion.ingest([sick("first", unit_code, first, first + timedelta(days=2))])
+    async with sessionmaker.begin() as session:
+        pseudonym = await session.scalar(select(Employee.pseudonym))
+        # The record says open, but no workflow runs for it (e.g. stopped by operations).
+        case_id = uuid.uuid4()
+        await insert_case(
+            session,
+            OpenCaseRecord(
+                case_id=case_id,
+                workflow_id=case_workflow_id(case_id),
+                employee_pseudonym=pseudonym,
+                unit_code=unit_code,
+                trigger=CaseTrigger.MANAGER_CONCERN,
+                opened_at=datetime.now(UTC),
+            ),
+        )
+    later = today - timedelta(days=10)
+    await ingestion.ingest([sick("later", unit_code, later, later + timedelta(days=2))])
+    view = await eventually(
+        lambda: summary(time_skipping_env, sessionmaker),
+        lambda v: f"period:{later}" in v.fired and not v.busy,
+    )
+    assert view.sick_periods == 2
