@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -220,6 +220,13 @@ async def add_team(
     return 0
 
 
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("use a date: YYYY-MM-DD") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="starter.py", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -262,6 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     team.add_argument(
         "--coordinator", action="append", default=[], help="a coordinator's e-mail (repeatable)"
     )
+    report = commands.add_parser(
+        "report",
+        help="evaluation report (CSV, charts, one HTML page) of the cases opened in a period",
+    )
+    report.add_argument("--from", dest="first", required=True, type=_date, help="YYYY-MM-DD")
+    report.add_argument("--to", dest="last", required=True, type=_date, help="YYYY-MM-DD")
+    report.add_argument("--out", required=True, type=Path, help="folder to write the report to")
+    report.add_argument(
+        "--change-on", type=_date, help="compare cases opened before and from this date"
+    )
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -303,6 +320,12 @@ def main(argv: list[str] | None = None) -> int:
             "lead_hours": args.lead_hours,
         }
         return asyncio.run(add_team(settings, fields, args.name, args.unit, contacts))
+    elif args.command == "report":
+        from evaluation.cli import report_command
+
+        return asyncio.run(
+            report_command(settings, console, args.first, args.last, args.out, args.change_on)
+        )
     return 0
 
 

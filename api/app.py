@@ -21,6 +21,7 @@ from api.routers import (
     health,
     instruments,
     meeting_teams,
+    reports,
 )
 from core.codec import EncryptionCodec, KeyRing
 from core.identity import IdentityProtector
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(absence_events.router)
     app.include_router(codec.router)
     app.include_router(meeting_teams.router)
+    app.include_router(reports.router)
     ui_port = settings.temporal.ui_port
     app.add_middleware(
         CodecCors,
