@@ -21,6 +21,7 @@ from api.routers import (
     health,
     instruments,
     meeting_teams,
+    programme,
     reports,
 )
 from core.codec import EncryptionCodec, KeyRing
@@ -84,6 +85,7 @@ def create_app(
     app.include_router(codec.router)
     app.include_router(meeting_teams.router)
     app.include_router(reports.router)
+    app.include_router(programme.router)
     ui_port = settings.temporal.ui_port
     app.add_middleware(
         CodecCors,

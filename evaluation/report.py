@@ -123,7 +123,7 @@ def build_report(
         comparisons=_comparisons(measured, programme, change, seed),
         deadline_gaps=_deadline_gaps(tables),
         stage_stalls=_stage_stalls(measured, stage_summary),
-        coverage=_coverage(programme, as_of),
+        coverage=programme_coverage(programme, as_of),
         notes=[
             f"Cases opened {first} through {last}, observed until {as_of}.",
             f"No cell shows fewer than {THRESHOLD} people; cells marked - are suppressed, some "
@@ -585,7 +585,7 @@ def _stage_stalls(measured: list[CaseMeasures], summary: ReportTable) -> list[St
 # ---------------------------------------------------------------- programme coverage
 
 
-def _coverage(programme: ProgrammeFacts, as_of: date) -> list[UnitCoverage]:
+def programme_coverage(programme: ProgrammeFacts, as_of: date) -> list[UnitCoverage]:
     since = as_of - timedelta(days=TRAINING_VALID_DAYS)
     rows = []
     for unit in programme.units:

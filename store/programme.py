@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evaluation.facts import AptFact, ManagerTrainingFact, ProgrammeFacts
 from models.deadlines import local_date
+from store.contacts import add_unit_contact
 from store.schema import (
     AptDialogue,
     Manager,
@@ -27,6 +28,7 @@ from store.schema import (
 class ManagerStatus:
     manager_id: uuid.UUID
     unit_code: str
+    contact_id: int
     appointed_on: date
     last_trained_on: date | None
 
@@ -34,15 +36,19 @@ class ManagerStatus:
 async def add_manager(
     session: AsyncSession, unit_code: str, address: str, appointed_on: date
 ) -> uuid.UUID:
-    """Register a manager of a unit once; again with the same address returns the same id."""
+    """Register a manager of a unit, and the unit's `manager` contact at `address`, once;
+    again with the same address returns the same id."""
+    contact_id = await add_unit_contact(
+        session, unit_code=unit_code, role="manager", channel="email", address=address
+    )
     await session.execute(
         insert(Manager)
-        .values(id=uuid.uuid4(), unit_code=unit_code, address=address, appointed_on=appointed_on)
-        .on_conflict_do_nothing(index_elements=[Manager.unit_code, Manager.address])
+        .values(
+            id=uuid.uuid4(), unit_code=unit_code, contact_id=contact_id, appointed_on=appointed_on
+        )
+        .on_conflict_do_nothing(index_elements=[Manager.contact_id])
     )
-    found = await session.scalar(
-        select(Manager.id).where(Manager.unit_code == unit_code, Manager.address == address)
-    )
+    found = await session.scalar(select(Manager.id).where(Manager.contact_id == contact_id))
     assert found is not None
     return found
 
@@ -71,6 +77,7 @@ async def manager_statuses(session: AsyncSession, on: date) -> list[ManagerStatu
         ManagerStatus(
             manager_id=m.id,
             unit_code=m.unit_code,
+            contact_id=m.contact_id,
             appointed_on=m.appointed_on,
             last_trained_on=max(
                 (local_date(t) for t in attended[m.id] if local_date(t) <= on), default=None
@@ -78,10 +85,6 @@ async def manager_statuses(session: AsyncSession, on: date) -> list[ManagerStatu
         )
         for m in managers
     ]
-
-
-async def manager_address(session: AsyncSession, manager_id: uuid.UUID) -> str | None:
-    return await session.scalar(select(Manager.address).where(Manager.id == manager_id))
 
 
 async def create_round(
@@ -158,18 +161,25 @@ async def record_apt(
     return dialogue_id
 
 
-async def last_apt_by_unit(session: AsyncSession, on: date) -> dict[str, date | None]:
-    """Every unit, with the date of its last APT dialogue on or before `on`."""
-    units = (await session.scalars(select(Unit.code).order_by(Unit.code))).all()
-    last: dict[str, date | None] = dict.fromkeys(units)
+@dataclass(frozen=True)
+class UnitAptStatus:
+    unit_code: str
+    registered_on: date
+    last_held_on: date | None
+
+
+async def apt_statuses(session: AsyncSession, on: date) -> list[UnitAptStatus]:
+    """Every unit, when it was registered, and its last APT dialogue on or before `on`."""
+    last: dict[str, date] = {}
     for unit, held_on in (
         await session.execute(
             select(AptDialogue.unit_code, AptDialogue.held_on).where(AptDialogue.held_on <= on)
         )
     ).all():
-        if last.get(unit) is None or held_on > last[unit]:  # type: ignore[operator]
+        if unit not in last or held_on > last[unit]:
             last[unit] = held_on
-    return last
+    units = (await session.execute(select(Unit.code, Unit.created_at).order_by(Unit.code))).all()
+    return [UnitAptStatus(code, local_date(created), last.get(code)) for code, created in units]
 
 
 async def programme_facts(session: AsyncSession) -> ProgrammeFacts:
@@ -198,3 +208,7 @@ async def set_session_sequence(session: AsyncSession, session_id: uuid.UUID, seq
     await session.execute(
         update(TrainingSession).where(TrainingSession.id == session_id).values(sequence=sequence)
     )
+
+
+async def manager_unit(session: AsyncSession, manager_id: uuid.UUID) -> str | None:
+    return await session.scalar(select(Manager.unit_code).where(Manager.id == manager_id))

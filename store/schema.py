@@ -470,17 +470,17 @@ class MeetingTeamUnit(Base):
 
 
 class Manager(Base):
-    """A manager of a unit, for the yearly training in insurance medicine: staff, not cases.
+    """A manager of a unit, for the yearly course in insurance medicine: staff, not cases.
 
-    `address` is the manager's work e-mail, where invitations and reminders go.
+    Reached through a `manager` contact of the unit (`unit_contacts`), where invitations and
+    reminders go.
     """
 
     __tablename__ = "managers"
-    __table_args__ = (UniqueConstraint("unit_code", "address"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
-    address: Mapped[str] = mapped_column(String(320))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("unit_contacts.id"), unique=True)
     appointed_on: Mapped[date] = mapped_column(Date)
     left_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -27,7 +27,7 @@ def upgrade() -> None:
         "managers",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("unit_code", sa.String(length=32), nullable=False),
-        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("contact_id", sa.BigInteger(), nullable=False),
         sa.Column("appointed_on", sa.Date(), nullable=False),
         sa.Column("left_on", sa.Date(), nullable=True),
         sa.Column(
@@ -36,8 +36,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["unit_code"], ["units.code"], name=op.f("fk_managers_unit_code_units")
         ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["unit_contacts.id"], name=op.f("fk_managers_contact_id_unit_contacts")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_managers")),
-        sa.UniqueConstraint("unit_code", "address", name=op.f("uq_managers_unit_code")),
+        sa.UniqueConstraint("contact_id", name=op.f("uq_managers_contact_id")),
     )
     op.create_index(op.f("ix_managers_unit_code"), "managers", ["unit_code"])
     op.create_table(
