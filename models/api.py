@@ -307,7 +307,8 @@ class CodecPayload(BaseModel):
 
 
 class CodecPayloads(BaseModel):
-    payloads: list[CodecPayload]
+    # The CLI sends `{}` for a query without arguments.
+    payloads: list[CodecPayload] = Field(default_factory=list)
 
 
 # ---------------------------------------------------------------- errors and health
