@@ -327,6 +327,13 @@ class Problem(BaseModel):
     detail: str
 
 
+class CaseConflict(Problem):
+    """409 on a referral: the employee already has an open case."""
+
+    # The open case, when the caller may see it (else absent: existence is all it learns).
+    case_id: UUID | None = None
+
+
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, Literal["ok", "unavailable"]]
