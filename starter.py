@@ -323,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument(
         "--change-on", type=_date, help="compare cases opened before and from this date"
     )
+    report.add_argument(
+        "--synthetic",
+        type=int,
+        metavar="EMPLOYEES",
+        help="instead of the record store: made-up casework of a synthetic workforce this size",
+    )
     manager = commands.add_parser(
         "add-manager", help="register a manager of a unit for the yearly course"
     )
@@ -400,8 +406,15 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command in _PROGRAMME_COMMANDS:
         return asyncio.run(_programme(settings, args))
     elif args.command == "report":
-        from commands.report import report_command
+        from commands.report import report_command, synthetic_report
 
+        if args.synthetic is not None:
+            if not 40 <= args.synthetic <= 20_000:
+                console.print("[red]--synthetic: between 40 and 20000 employees[/red]")
+                return 2
+            return synthetic_report(
+                console, args.first, args.last, args.out, args.change_on, args.synthetic
+            )
         return asyncio.run(
             report_command(settings, console, args.first, args.last, args.out, args.change_on)
         )

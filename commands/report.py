@@ -10,9 +10,30 @@ from rich.console import Console
 
 from core.settings import Settings
 from evaluation.render import write_report
-from evaluation.run import InvalidPeriod, run_report
+from evaluation.report import build_report
+from evaluation.run import InvalidPeriod, check_period, run_report
+from evaluation.synthetic import synthetic_casework
 from models.deadlines import STOCKHOLM
 from store.db import create_engine, create_sessionmaker
+
+
+def synthetic_report(
+    console: Console, first: date, last: date, out: Path, change_on: date | None, employees: int
+) -> int:
+    """The report of a synthetic year of casework: what the page looks like, no record store."""
+    try:
+        check_period(first, last, change_on)
+    except InvalidPeriod as exc:
+        console.print(f"[red]--{exc.field.replace('_', '-')}: {exc.reason}[/red]")
+        return 2
+    change = change_on or first + (last - first) / 2
+    cases, programme = synthetic_casework(employees, first, last, change)
+    report = build_report(
+        cases, programme, first=first, last=last, today=last, change_on=change
+    ).model_copy(update={"synthetic": True})
+    files = write_report(report, out)
+    console.print(f"synthetic report of {len(cases)} made-up cases: {files[0]}")
+    return 0
 
 
 async def report_command(

@@ -184,21 +184,33 @@ def charts_svg(report: Report) -> dict[str, str]:
         charts["time_in_stage.svg"] = _svg(fig)
 
     compared = [c for c in report.comparisons if c.difference is not None]
-    if compared:
-        fig, ax = subplots((7.5, 0.6 + 0.5 * len(compared)))
-        for i, comparison in enumerate(compared):
-            low, high = comparison.lower, comparison.upper
-            assert low is not None and high is not None and comparison.difference is not None
-            ax.plot([low, high], [i, i], color="#1f5f8b")
-            ax.plot([comparison.difference], [i], "o", color="#1f5f8b")
-        ax.axvline(0, color="#999", linewidth=0.8)
-        ax.set_yticks(
-            range(len(compared)),
-            [f"{c.measure}\n{c.group_b} - {c.group_a}" for c in compared],
-            fontsize=7,
+    # Days and shares differ in unit: one panel each, shares in percentage points.
+    panels = [
+        (unit, scale, [c for c in compared if (c.measure.startswith("days")) == is_days])
+        for unit, scale, is_days in (("days", 1.0, True), ("percentage points", 100.0, False))
+    ]
+    panels = [p for p in panels if p[2]]
+    if panels:
+        rows = sum(len(p[2]) for p in panels)
+        fig = Figure(figsize=(7.5, 1.0 + 0.55 * rows + 0.6 * len(panels)))
+        axes = fig.subplots(
+            len(panels), 1, squeeze=False, height_ratios=[len(p[2]) for p in panels]
         )
-        ax.invert_yaxis()
-        ax.set_title("Routines compared: difference with 95 % interval")
+        for ax, (unit, scale, items) in zip(axes[:, 0], panels, strict=True):
+            for i, comparison in enumerate(items):
+                low, high, diff = comparison.lower, comparison.upper, comparison.difference
+                assert low is not None and high is not None and diff is not None
+                ax.plot([low * scale, high * scale], [i, i], color="#1f5f8b")
+                ax.plot([diff * scale], [i], "o", color="#1f5f8b")
+            ax.axvline(0, color="#999", linewidth=0.8)
+            ax.set_yticks(
+                range(len(items)),
+                [f"{c.title}\n{c.group_b} vs {c.group_a}" for c in items],
+                fontsize=7,
+            )
+            ax.set_ylim(len(items) - 0.5, -0.5)
+            ax.set_xlabel(f"difference, {unit}")
+        axes[0, 0].set_title("Routines compared: difference with 95 % interval")
         charts["comparisons.svg"] = _svg(fig)
     return charts
 
@@ -223,7 +235,7 @@ table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
 th,td{border:1px solid #ddd;padding:.2rem .5rem;text-align:right}
 th:first-child,td:first-child{text-align:left}
 tr:last-child td{font-weight:600}
-.note{color:#555;font-size:.9rem}.chart svg{max-width:100%;height:auto}
+.note{color:#555;font-size:.9rem}caption{text-align:left}.chart svg{max-width:100%;height:auto}
 """
 
 _INTRO_TABLES = (
@@ -275,6 +287,10 @@ def report_html(report: Report, charts: dict[str, str]) -> str:
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>Work rehabilitation: which routines work<br><small>{report.first} - "
         f"{report.last}</small></h1>",
+        "<p style='background:#fff3cd;padding:.5rem'><b>Synthetic data.</b> This page shows "
+        "made-up casework of a synthetic workforce, to show what the report looks like.</p>"
+        if report.synthetic
+        else "",
         f"<p>{'Fewer than 5' if report.cases is None else report.cases} cases were opened in the "
         "period. Every figure counts at least 5 people; - marks a suppressed cell.</p>",
         "<h2>How long until people return?</h2>",

@@ -108,6 +108,9 @@ class Report(_Published):
     stage_stalls: list[StageStall]
     coverage: list[UnitCoverage]
     notes: list[str]
+    synthetic: bool = Field(
+        default=False, description="Made up by `starter.py report --synthetic`, not real cases"
+    )
 
     def table(self, key: str) -> ReportTable:
         return next(t for t in self.tables if t.key == key)
