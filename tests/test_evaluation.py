@@ -19,6 +19,7 @@ import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from activities.records import CaseRecords
 from api.auth import EmbeddedIssuer
 from core.codec import KeyRing
 from core.identity import IdentityProtector, parse_personnummer
@@ -27,6 +28,7 @@ from evaluation.facts import ProgrammeFacts
 from evaluation.report import build_report
 from ingestion.synthetic import workforce
 from models.api import Role
+from models.case import ErasureRequest
 from models.deadlines import STOCKHOLM
 from models.reports import Report
 from store.audit import audit_rows
@@ -529,3 +531,26 @@ async def test_an_analyst_report_run_is_audited_and_bad_periods_are_422(
     )
     assert backwards.status_code == 422
     assert backwards.json()["detail"][0]["field"] == "to"
+
+
+async def test_erasure_takes_the_coded_sex_and_birth_year_with_the_number(
+    sessionmaker: async_sessionmaker[AsyncSession], test_secrets: Secrets
+) -> None:
+    await _seed(sessionmaker, _identity(test_secrets))
+    async with sessionmaker() as session:
+        case = (await session.scalars(select(Case).limit(1))).one()
+    await CaseRecords(sessionmaker).erase_personal_data(
+        ErasureRequest(
+            case_id=case.id,
+            workflow_id=case.workflow_id,
+            employee_pseudonym=case.employee_pseudonym,
+            step_key="99999-personal_data_erased",
+            occurred_at=at(LAST),
+        )
+    )
+    async with sessionmaker() as session:
+        employee = await session.get(Employee, case.employee_pseudonym)
+        others = (await session.scalars(select(Employee.sex))).all()
+    assert employee is not None
+    assert (employee.sex, employee.birth_year, employee.pin_lookup) == (None, None, None)
+    assert sum(sex is None for sex in others) == 1
