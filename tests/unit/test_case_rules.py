@@ -132,7 +132,7 @@ def _long_ago() -> CaseCore:
 
 
 # (rule, the case, the action, a word of the reason)
-Refusal = tuple[str, Callable[[], CaseCore], Any, str]
+Refusal = tuple[str, Callable[[], CaseCore], Any, str | None]
 REFUSALS: list[Refusal] = [
     ("record_consent", lambda: core(Stage.CLOSED), RecordConsent(party="fk", given=True), "closed"),
     (
