@@ -534,14 +534,13 @@ def _deadline_gaps(tables: list[ReportTable]) -> list[DeadlineGap]:
         if not (table.key.startswith("deadline_") and table.key.endswith("_by_unit")):
             continue
         kind = table.measure.removeprefix("deadline_")
-        on_time_col, total_col = (
-            table.cols.index("on_time") if "on_time" in table.cols else None,
-            -1,
-        )
-        if on_time_col is None:
-            continue
+        # Columns are the outcomes that occurred: no `on_time` column means none was on time.
+        on_time_col = table.cols.index("on_time") if "on_time" in table.cols else None
         for row, unit in enumerate(table.rows):
-            on_time, total = table.counts[row][on_time_col], table.counts[row][total_col]
+            if unit == ALL:
+                continue  # the organisation's own figure is in the table; the ranking is units
+            total = table.counts[row][-1]
+            on_time = table.counts[row][on_time_col] if on_time_col is not None else 0
             if on_time is None or total is None or not share_shown(total - on_time, total):
                 continue
             gaps.append((unit, kind, total, (total - on_time) / total))
