@@ -333,12 +333,14 @@ def _survival(
             continue
         groups[ALL].append((m.employee, d))
         groups[m.sex].append((m.employee, d))
-    curves = [
-        curve
-        for group in (ALL, *SEX_ORDER)
-        if group in groups and (curve := _km_curve(group, groups[group])) is not None
-    ]
-    overall = next((c for c in curves if c.group == ALL), None)
+    overall = _km_curve(ALL, groups[ALL]) if ALL in groups else None
+    by_sex = [_km_curve(group, groups[group]) for group in SEX_ORDER if group in groups]
+    # All sexes or none: with the total shown, one group's head count gives the other's.
+    curves = (
+        [c for c in (overall, *by_sex) if c is not None]
+        if all(by_sex)
+        else ([overall] if overall is not None else [])
+    )
     within: dict[int, float | None] = {}
     for day in WITHIN_DAYS:
         within[day] = (
@@ -483,8 +485,9 @@ def _compare(
         measure=measure,
         group_a=label_a,
         group_b=label_b,
-        people_a=people_a if people_a >= THRESHOLD else None,
-        people_b=people_b if people_b >= THRESHOLD else None,
+        # Both or neither: with one group's size and the total, the other's is known.
+        people_a=people_a if min(people_a, people_b) >= THRESHOLD else None,
+        people_b=people_b if min(people_a, people_b) >= THRESHOLD else None,
         value_a=None,
         value_b=None,
         difference=None,
