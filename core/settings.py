@@ -9,6 +9,26 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class TemporalTlsSettings(BaseModel):
+    """TLS to the Temporal frontend: files mounted from Secrets, never inline values."""
+
+    # None: on when any file below or an API key is given (Temporal Cloud needs TLS).
+    enabled: bool | None = None
+    # PEM CA bundle that signed the frontend's certificate; None trusts the system roots.
+    ca_file: Path | None = None
+    # The name the frontend's certificate must carry, when it differs from the address's host.
+    server_name: str | None = None
+    # mTLS: the client certificate chain and its private key (PEM), given together.
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> TemporalTlsSettings:
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise ValueError("temporal.tls.client_cert_file and client_key_file go together")
+        return self
+
+
 class TemporalSettings(BaseModel):
     # None means "the embedded dev server that `make up` starts on this machine".
     address: str | None = None
@@ -17,6 +37,9 @@ class TemporalSettings(BaseModel):
     # Ports of the embedded dev server and its UI (127.0.0.1 only).
     port: int = 7233
     ui_port: int = 8233
+    tls: TemporalTlsSettings = Field(default_factory=TemporalTlsSettings)
+    # Temporal Cloud API key (sent as a bearer token; implies TLS).
+    api_key: SecretStr | None = None
 
     @property
     def target(self) -> str:
