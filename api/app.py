@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from api.auth import build_verifier
 from api.context import ApiContext
+from api.docs import install_offline_docs
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit, CodecCors
 from api.ratelimit import RateLimiter
@@ -73,7 +74,11 @@ def create_app(
             "`404`, an action its role may not take is `403`)."
         ),
         lifespan=lifespan,
+        # Served by install_offline_docs from a bundled copy, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(cases.router)
