@@ -157,6 +157,20 @@ class SecuritySettings(BaseModel):
     pin_lookup_key: SecretStr | None = None
 
 
+class TelemetrySettings(BaseModel):
+    """Tracing and metrics (core.observability)."""
+
+    # OTLP over HTTP, e.g. http://otel-collector:4318; None keeps every span in the process.
+    otlp_endpoint: str | None = None
+    # None: "rehabflow-api" or "rehabflow-worker".
+    service_name: str | None = None
+    # Prometheus `/metrics` on its own port; None serves none.
+    metrics_port: int | None = Field(default=None, ge=0, lt=65536)
+    metrics_host: str = "127.0.0.1"
+    # How often the API reads the business gauges from PostgreSQL.
+    business_metrics_interval_s: float = Field(default=30.0, gt=0)
+
+
 class ScreeningSettings(BaseModel):
     # A directory of instrument definitions (*.json, models.instruments.load_instrument), e.g.
     # licensed official wording; read once when the API starts.
@@ -179,6 +193,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @property
     def maildir_path(self) -> Path:
