@@ -83,6 +83,8 @@ def new_secrets() -> Secrets:
 class Cluster:
     api_urls: list[str]
     workers: list[subprocess.Popen[bytes]]
+    # Each worker's metrics port: /metrics, /healthz, /readyz (the Kubernetes probes).
+    worker_ops_urls: list[str]
     identities: dict[int, str] = field(default_factory=dict)  # worker pid -> identity
 
 
@@ -96,6 +98,8 @@ class ScaleOutResult:
     work_per_worker: dict[str, int]
     killed: str
     refused: int
+    # What the surviving worker's /metrics served after the run.
+    survivor_metrics: str = ""
 
 
 def _environment(
@@ -147,14 +151,17 @@ async def cluster(
     """Start the worker and API processes; stop every one of them (by pid) afterwards."""
     processes: list[subprocess.Popen[bytes]] = []
     api_urls = []
+    ops_urls = []
     try:
         for n in range(workers):
             log = (log_dir / f"worker-{n}.log").open("wb")
+            ops_port = _free_port()
+            ops_urls.append(f"http://127.0.0.1:{ops_port}")
             processes.append(
                 subprocess.Popen(  # noqa: ASYNC220  # starting does not block; nothing waits here
                     [sys.executable, "worker.py"],
                     cwd=ROOT,
-                    env=env,
+                    env={**env, "REHABFLOW_TELEMETRY__METRICS_PORT": str(ops_port)},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
@@ -187,10 +194,11 @@ async def cluster(
             )
             sock.close()
             api_urls.append(f"http://127.0.0.1:{port}")
-        result = Cluster(api_urls=api_urls, workers=processes[:workers])
+        result = Cluster(api_urls=api_urls, workers=processes[:workers], worker_ops_urls=ops_urls)
         deadline = time.monotonic() + 120
         async with httpx.AsyncClient(timeout=5) as http:
-            for url in api_urls:
+            # The APIs' readiness on their port, the workers' on their metrics port.
+            for url in [*api_urls, *ops_urls]:
                 while True:
                     assert all(p.poll() is None for p in processes), "a process exited"
                     assert time.monotonic() < deadline, "the APIs did not become ready"
@@ -363,6 +371,8 @@ async def run(
                     select(func.count()).where(Case.unit_code == unit, Case.stage != "closed")
                 )
             work = await work_per_worker(client, workflow_ids)
+            async with httpx.AsyncClient(timeout=10) as http:
+                survivor_metrics = (await http.get(f"{running.worker_ops_urls[1]}/metrics")).text
             for workflow_id in workflow_ids:  # the closed cases wait out their retention
                 await client.get_workflow_handle(workflow_id).terminate()
         return ScaleOutResult(
@@ -374,6 +384,7 @@ async def run(
             work_per_worker=dict(work),
             killed=killed,
             refused=refused,
+            survivor_metrics=survivor_metrics,
         )
     finally:
         await engine.dispose()

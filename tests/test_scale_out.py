@@ -37,3 +37,6 @@ async def test_every_case_completes_on_two_workers_though_one_is_killed_mid_load
     assert len(result.work_per_worker) == 2, result.work_per_worker
     assert result.killed in result.work_per_worker
     assert all(count > 0 for count in result.work_per_worker.values())
+    # The surviving worker's metrics port (its probes' port) serves the SDK's metrics.
+    assert "temporal_workflow_task_execution_latency_bucket" in result.survivor_metrics
+    assert 'task_queue="scale-out-' in result.survivor_metrics
