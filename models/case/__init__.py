@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from channels.message import MeetingSlot, NotificationType, RecipientRole
 from models.deadlines import DeadlineView, TrackedDeadline
@@ -398,6 +398,55 @@ class CaseProjection(_Frozen):
     closed_at: datetime | None
 
 
+class _Sparse(_Frozen):
+    """Sent with only the fields that were set: a default costs nothing on the wire."""
+
+    @model_serializer(mode="wrap")
+    def _only_the_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        return {k: v for k, v in dumped.items() if k in self.model_fields_set}
+
+
+class CaseColumns(_Sparse):
+    """The `cases` columns that changed since the case's previous recorded change.
+
+    Only the fields that were set are sent and written (a column may change to None), so a
+    change that moves the stage alone carries the stage alone.
+    """
+
+    stage: Stage | None = None
+    policy_id: str | None = None
+    policy_version: int | None = None
+    sick_start: date | None = None
+    expected_end: date | None = None
+    overdue: bool | None = None
+    next_deadline_kind: str | None = None
+    next_deadline_on: date | None = None
+    next_meeting_at: datetime | None = None
+    long_term: bool | None = None
+    relapse_count: int | None = None
+    outcome: CaseOutcome | None = None
+    closed_at: datetime | None = None
+
+    @classmethod
+    def between(cls, before: CaseProjection, after: CaseProjection) -> CaseColumns:
+        return cls(
+            **{
+                name: value
+                for name in CaseProjection.model_fields
+                if (value := getattr(after, name)) != getattr(before, name)
+            }
+        )
+
+    def values(self) -> dict[str, Any]:
+        """The columns to write, as the `cases` table stores them."""
+        values: dict[str, Any] = {}
+        for name in sorted(self.model_fields_set):
+            value = getattr(self, name)
+            values[name] = value.value if isinstance(value, StrEnum) else value
+        return values
+
+
 class ConsentRecord(_Frozen):
     party: ConsentParty
     given: bool
@@ -449,8 +498,8 @@ class NextStepRecord(_Frozen):
     intervention_id: UUID | None = None
 
 
-class CaseChange(_Frozen):
-    """One state change of a case: a timeline event plus the projection after it.
+class CaseChange(_Sparse):
+    """One state change of a case: a timeline event plus what it changed in the record store.
 
     `detail` goes into the timeline that managers may see: kinds, dates and codes only.
     """
@@ -463,8 +512,14 @@ class CaseChange(_Frozen):
     stage: Stage
     occurred_at: datetime
     detail: dict[str, Any] = Field(default_factory=dict)
-    projection: CaseProjection
+    # The first change a run records carries the whole projection and the whole deadline
+    # plan, which replaces the stored one (every change did so before the lean record). Every
+    # later change carries only `columns` that changed, the `deadlines` that are new or
+    # changed and the kinds of those `deadlines_dropped`.
+    projection: CaseProjection | None = None
+    columns: CaseColumns | None = None
     deadlines: tuple[DeadlineView, ...] = ()
+    deadlines_dropped: tuple[str, ...] = ()
     consent: ConsentRecord | None = None
     meeting: MeetingRecord | None = None
     screenings: tuple[ScreeningRecord, ...] = ()
