@@ -6,7 +6,7 @@ Pure, so the figures the benchmark prints are unit-tested without a stack.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +41,8 @@ class Side:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     history_events: int = 0
     history_bytes: int = 0
+    # Bytes by event type (EVENT_TYPE_… names), to see where a history's size comes from.
+    history_bytes_by_type: Counter[str] = field(default_factory=Counter)
     workflows: int = 0
 
     @property

@@ -49,6 +49,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import create_async_engine
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
@@ -605,15 +606,17 @@ async def count_histories(side: Side, client: Client, query: str) -> None:
     ]
     gate = asyncio.Semaphore(8)
 
-    async def one(workflow_id: str, run_id: str) -> tuple[int, int]:
+    async def one(workflow_id: str, run_id: str) -> None:
         async with gate:
             history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-            return len(history.events), sum(e.ByteSize() for e in history.events)
+        for event in history.events:
+            size = event.ByteSize()
+            side.history_events += 1
+            side.history_bytes += size
+            side.history_bytes_by_type[EventType.Name(event.event_type)] += size
 
-    counted = await asyncio.gather(*(one(e.id, e.run_id) for e in executions))
+    await asyncio.gather(*(one(e.id, e.run_id) for e in executions))
     side.workflows = len(executions)
-    side.history_events = sum(events for events, _ in counted)
-    side.history_bytes = sum(size for _, size in counted)
 
 
 def _ms(seconds: float) -> str:
@@ -678,6 +681,16 @@ def report(sides: tuple[Side, Side], concurrency: int) -> None:
             action, *cells, f"{rehab.latency(action, 50) / floor.latency(action, 50):.2f}"
         )
     console.print(latency)
+    sizes = Table(title="history bytes per case by event type (largest first)")
+    sizes.add_column("event type")
+    for side in sides:
+        sizes.add_column(side.name, justify="right")
+    for kind, _ in (rehab.history_bytes_by_type + floor.history_bytes_by_type).most_common(10):
+        sizes.add_row(
+            kind.removeprefix("EVENT_TYPE_").lower(),
+            *(f"{side.per_case(side.history_bytes_by_type[kind]):.0f}" for side in sides),
+        )
+    console.print(sizes)
     console.print(
         "CPU: the floor has no API (the benchmark drives Temporal directly); PostgreSQL counts "
         "the postmaster and its backends. History: every workflow the side started in its "
