@@ -19,12 +19,14 @@ from models.actions import InterventionChange
 from models.case import (
     CaseChange,
     CaseColumns,
+    DeadlineRow,
     ErasureRequest,
     ErasureResult,
     InterventionStatus,
     OpenCaseRecord,
     Stage,
 )
+from models.deadlines import DeadlineView
 from store.cases import insert_case
 from store.outbox import enqueue_notification
 from store.schema import (
@@ -109,7 +111,7 @@ class CaseRecords:
         """The timeline event, the changed columns and deadlines, consent, meeting,
         screenings and notifications."""
         async with self._sessionmaker.begin() as session:
-            if change.projection is not None:
+            if change.projection is not None:  # sent before the lean record
                 columns = CaseColumns(**change.projection.model_dump()).values()
             else:
                 columns = change.columns.values() if change.columns is not None else {}
@@ -170,27 +172,21 @@ class CaseRecords:
                 )
 
     async def _record_deadlines(self, session: AsyncSession, change: CaseChange) -> None:
-        """A whole plan (with the whole projection) replaces the stored one; otherwise the
-        changed deadlines are written over and the dropped ones deleted."""
+        """A whole plan replaces the stored one; otherwise the changed deadlines are written
+        over and the dropped ones deleted."""
+        deadlines: list[DeadlineRow | DeadlineView] = [*change.deadline_rows, *change.deadlines]
+        rows = [
+            {"kind": d.kind, "due_on": d.due_on, "status": d.status.value, "met_on": d.met_on}
+            for d in deadlines
+        ]
         dropped = delete(CaseDeadline).where(CaseDeadline.case_id == change.case_id)
-        if change.projection is not None:
+        if change.plan_replaced or change.projection is not None:
             await session.execute(dropped)
         elif change.deadlines_dropped:
             await session.execute(dropped.where(CaseDeadline.kind.in_(change.deadlines_dropped)))
-        if not change.deadlines:
+        if not rows:
             return
-        statement = insert(CaseDeadline).values(
-            [
-                {
-                    "case_id": change.case_id,
-                    "kind": d.kind,
-                    "due_on": d.due_on,
-                    "status": d.status.value,
-                    "met_on": d.met_on,
-                }
-                for d in change.deadlines
-            ]
-        )
+        statement = insert(CaseDeadline).values([{"case_id": change.case_id} | r for r in rows])
         await session.execute(
             statement.on_conflict_do_update(
                 index_elements=[CaseDeadline.case_id, CaseDeadline.kind],

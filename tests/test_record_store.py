@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
 from activities.records import CaseRecords
-from models.case import CaseChange, CaseColumns, CaseProjection, Stage, case_workflow_id
+from models.case import (
+    CaseChange,
+    CaseColumns,
+    CaseProjection,
+    DeadlineRow,
+    Stage,
+    case_workflow_id,
+)
 from models.deadlines import DeadlineStatus, DeadlineView
 from store.schema import Base, Case, CaseDeadline, CaseEvent
 from tests.outbox_support import record_case
@@ -123,6 +130,9 @@ async def test_a_lean_change_writes_only_what_changed_and_a_whole_plan_replaces_
     def view(kind: str, due: date, status: DeadlineStatus = DeadlineStatus.PENDING) -> DeadlineView:
         return DeadlineView(kind=kind, description=kind, due_on=due, status=status)
 
+    def row(kind: str, due: date, status: DeadlineStatus = DeadlineStatus.PENDING) -> DeadlineRow:
+        return DeadlineRow(kind=kind, due_on=due, status=status)
+
     def change(step: str, **fields: Any) -> CaseChange:
         return CaseChange(
             case_id=case.case_id,
@@ -145,7 +155,7 @@ async def test_a_lean_change_writes_only_what_changed_and_a_whole_plan_replaces_
             plan = {d.kind: (d.due_on, d.status) for d in deadlines}
             return (row.stage, row.sick_start, row.expected_end, row.policy_id), plan
 
-    # A first change of a run (and every change written before the lean record): all of it.
+    # A change written before the lean record: the whole projection and plan.
     await records.record_change(
         change(
             "00001-sick_leave_set",
@@ -172,14 +182,14 @@ async def test_a_lean_change_writes_only_what_changed_and_a_whole_plan_replaces_
         {"a": (date(2026, 3, 8), "pending"), "b": (date(2026, 4, 1), "pending")},
     )
 
-    # A later change: the stage and a cleared expected end; `b` met, `a` gone, `c` new.
+    # A lean change: the stage and a cleared expected end; `b` met, `a` gone, `c` new.
     await records.record_change(
         change(
             "00002-sick_leave_set",
             columns=CaseColumns(stage=Stage.SCREENING, expected_end=None),
-            deadlines=(
-                view("b", date(2026, 4, 1), DeadlineStatus.MET),
-                view("c", date(2026, 5, 1)),
+            deadline_rows=(
+                row("b", date(2026, 4, 1), DeadlineStatus.MET),
+                row("c", date(2026, 5, 1)),
             ),
             deadlines_dropped=("a",),
         )
@@ -192,5 +202,18 @@ async def test_a_lean_change_writes_only_what_changed_and_a_whole_plan_replaces_
     # Nothing changed but the timeline: the columns stay, and an unknown case is refused.
     await records.record_change(change("00003-deadline_met"))
     assert (await stored())[0] == ("screening", date(2026, 3, 1), None, "se-default")
+    # The first change of a run: every column, and its plan replaces the stored one.
+    await records.record_change(
+        change(
+            "00004-sick_leave_set",
+            columns=CaseColumns(stage=Stage.PLANNING, sick_start=date(2026, 2, 27)),
+            deadline_rows=(row("d", date(2026, 7, 1)),),
+            plan_replaced=True,
+        )
+    )
+    assert await stored() == (
+        ("planning", date(2026, 2, 27), None, "se-default"),
+        {"d": (date(2026, 7, 1), "pending")},
+    )
     with pytest.raises(ApplicationError, match="not recorded"):
         await records.record_change(change("00004-x").model_copy(update={"case_id": uuid.uuid4()}))

@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from channels.message import MeetingSlot, NotificationType, RecipientRole
-from models.deadlines import DeadlineView, TrackedDeadline
+from models.deadlines import DeadlineStatus, DeadlineView, TrackedDeadline
 from models.meetings import TeamBooking
 from models.policy import SWEDISH_DEFAULT, Policy
 from models.sick_leave import SickSpell
@@ -447,6 +447,15 @@ class CaseColumns(_Sparse):
         return values
 
 
+class DeadlineRow(_Sparse):
+    """A deadline as the `case_deadlines` table stores it (its description is the policy's)."""
+
+    kind: str
+    due_on: date
+    status: DeadlineStatus
+    met_on: date | None = None
+
+
 class ConsentRecord(_Frozen):
     party: ConsentParty
     given: bool
@@ -512,14 +521,16 @@ class CaseChange(_Sparse):
     stage: Stage
     occurred_at: datetime
     detail: dict[str, Any] = Field(default_factory=dict)
-    # The first change a run records carries the whole projection and the whole deadline
-    # plan, which replaces the stored one (every change did so before the lean record). Every
-    # later change carries only `columns` that changed, the `deadlines` that are new or
-    # changed and the kinds of those `deadlines_dropped`.
-    projection: CaseProjection | None = None
+    # The columns that changed, the deadlines that are new or changed and the kinds of those
+    # dropped. The first change a run records carries every column and the whole plan, which
+    # replaces the stored one.
     columns: CaseColumns | None = None
-    deadlines: tuple[DeadlineView, ...] = ()
+    deadline_rows: tuple[DeadlineRow, ...] = ()
     deadlines_dropped: tuple[str, ...] = ()
+    plan_replaced: bool = False
+    # Changes sent before the lean record: always the whole projection and the whole plan.
+    projection: CaseProjection | None = None
+    deadlines: tuple[DeadlineView, ...] = ()
     consent: ConsentRecord | None = None
     meeting: MeetingRecord | None = None
     screenings: tuple[ScreeningRecord, ...] = ()

@@ -15,6 +15,7 @@ from models.case import (
     CaseProjection,
     CaseState,
     ConsentRecord,
+    DeadlineRow,
     MeetingRecord,
     NextStepRecord,
     NotificationRequest,
@@ -37,7 +38,7 @@ class Recorder(CaseChecks):
         self.workflow_id = workflow_id
         self.new_id = new_id
         # What this run last sent to the record store: the columns and deadlines by kind.
-        self._sent: tuple[CaseProjection, dict[str, DeadlineView]] | None = None
+        self._sent: tuple[CaseProjection, dict[str, DeadlineRow]] | None = None
 
     def next_step_key(self, kind: str) -> str:
         self.state.event_seq += 1
@@ -69,11 +70,14 @@ class Recorder(CaseChecks):
             stage=s.stage,
             occurred_at=occurred_at or now,
             detail=detail,
-            consent=consent,
-            meeting=meeting,
-            screenings=screenings,
-            next_steps=next_steps,
-            notifications=notifications,
+            # Only what this change has: an unset field is not sent.
+            **_given(
+                consent=consent,
+                meeting=meeting,
+                screenings=screenings,
+                next_steps=next_steps,
+                notifications=notifications,
+            ),
         )
         return Record(change, (s.stage, s.overdue))
 
@@ -85,19 +89,23 @@ class Recorder(CaseChecks):
         each later one only what changed since the write before it.
         """
         columns = planning.projection(self.state, self.policy)
-        deadlines = {d.kind: d for d in planning.deadline_views(self.state)}
+        deadlines = {d.kind: _row(d) for d in planning.deadline_views(self.state)}
         sent, self._sent = self._sent, (columns, deadlines)
         if sent is None:
             return change.model_copy(
-                update={"projection": columns, "deadlines": tuple(deadlines.values())}
+                update={
+                    "columns": CaseColumns(**columns.model_dump()),
+                    "deadline_rows": tuple(deadlines.values()),
+                    "plan_replaced": True,
+                }
             )
         before_columns, before = sent
         return change.model_copy(
-            update={
-                "columns": CaseColumns.between(before_columns, columns),
-                "deadlines": tuple(d for k, d in deadlines.items() if before.get(k) != d),
-                "deadlines_dropped": tuple(k for k in before if k not in deadlines),
-            }
+            update=_given(
+                columns=CaseColumns.between(before_columns, columns),
+                deadline_rows=tuple(d for k, d in deadlines.items() if before.get(k) != d),
+                deadlines_dropped=tuple(k for k in before if k not in deadlines),
+            )
         )
 
     def sick_leave_detail(self) -> dict[str, Any]:
@@ -107,3 +115,14 @@ class Recorder(CaseChecks):
             "expected_end": s.expected_end.isoformat() if s.expected_end else None,
             "deadlines": len(s.deadlines),
         }
+
+
+def _row(view: DeadlineView) -> DeadlineRow:
+    if view.met_on is None:
+        return DeadlineRow(kind=view.kind, due_on=view.due_on, status=view.status)
+    return DeadlineRow(kind=view.kind, due_on=view.due_on, status=view.status, met_on=view.met_on)
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields that hold something (an empty tuple or None is the default)."""
+    return {name: value for name, value in fields.items() if value not in (None, ())}

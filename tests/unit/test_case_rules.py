@@ -31,6 +31,7 @@ from models.actions import (
 from models.case import (
     CaseInput,
     CaseOutcome,
+    CaseProjection,
     CaseTrigger,
     ConsentParty,
     InformationRequestStatus,
@@ -38,7 +39,6 @@ from models.case import (
     MeetingBooking,
     Stage,
     Track,
-    planning,
 )
 from models.case.effects import AskTeam, FinishChild, Record, ReleaseSeat, StartChild
 from models.case.rules import CaseCore, initial_state
@@ -623,9 +623,11 @@ def test_an_overdue_protected_intervention_never_flags_the_case() -> None:
 def test_a_write_carries_the_whole_case_first_and_afterwards_only_what_changed() -> None:
     c = core()
     first = c.as_sent(c.opened(NOW).change)
-    assert first.projection is not None and first.projection.sick_start == SICK_START
-    assert {d.kind for d in first.deadlines} == {d.kind for d in c.state.deadlines}
-    assert first.columns is None and first.deadlines_dropped == ()
+    assert first.columns is not None and first.columns.sick_start == SICK_START
+    assert first.columns.model_fields_set == set(CaseProjection.model_fields)
+    assert first.plan_replaced
+    assert {d.kind for d in first.deadline_rows} == {d.kind for d in c.state.deadlines}
+    assert first.projection is None and first.deadlines == ()
 
     starts = NOW - timedelta(hours=2)
     effects, _ = c.apply(
@@ -634,20 +636,24 @@ def test_a_write_carries_the_whole_case_first_and_afterwards_only_what_changed()
         NOW,
     )
     (booked,) = [c.as_sent(e.change) for e in effects if isinstance(e, Record)]
-    assert booked.projection is None and booked.columns is not None
+    assert booked.columns is not None and not booked.plan_replaced
     assert booked.columns.values() == {"next_meeting_at": starts, "stage": "joint_meeting"}
-    assert booked.deadlines == () and booked.deadlines_dropped == ()
+    assert booked.deadline_rows == () and booked.deadlines_dropped == ()
     # What did not change is not sent at all.
     wire = booked.model_dump_json()
-    assert "sick_start" not in wire and '"projection"' not in wire
+    assert "sick_start" not in wire and "projection" not in wire and "deadline" not in wire
 
     effects, _ = c.apply("set_sick_leave", SetSickLeave(start=SICK_START - timedelta(days=7)), NOW)
     (moved,) = [c.as_sent(e.change) for e in effects if isinstance(e, Record)]
     assert moved.columns is not None
     assert moved.columns.values()["sick_start"] == SICK_START - timedelta(days=7)
     # Every deadline is counted from the start: all moved, and are sent as they are now.
-    assert set(moved.deadlines) == set(planning.deadline_views(c.state))
+    assert {(d.kind, d.due_on) for d in moved.deadline_rows} == {
+        (d.kind, d.due_on) for d in c.state.deadlines
+    }
 
     effects, _ = c.apply("record_deadline_met", RecordDeadlineMet(kind="fk_sick_notice"), NOW)
     (met,) = [c.as_sent(e.change) for e in effects if isinstance(e, Record)]
-    assert [(d.kind, d.status) for d in met.deadlines] == [("fk_sick_notice", DeadlineStatus.MET)]
+    assert [(d.kind, d.status) for d in met.deadline_rows] == [
+        ("fk_sick_notice", DeadlineStatus.MET)
+    ]
