@@ -613,7 +613,10 @@ async def count_histories(side: Side, client: Client, query: str) -> None:
             size = event.ByteSize()
             side.history_events += 1
             side.history_bytes += size
-            side.history_bytes_by_type[EventType.Name(event.event_type)] += size
+            kind = EventType.Name(event.event_type)
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                kind += f" ({event.activity_task_scheduled_event_attributes.activity_type.name})"
+            side.history_bytes_by_type[kind] += size
 
     await asyncio.gather(*(one(e.id, e.run_id) for e in executions))
     side.workflows = len(executions)
@@ -685,7 +688,7 @@ def report(sides: tuple[Side, Side], concurrency: int) -> None:
     sizes.add_column("event type")
     for side in sides:
         sizes.add_column(side.name, justify="right")
-    for kind, _ in (rehab.history_bytes_by_type + floor.history_bytes_by_type).most_common(10):
+    for kind, _ in (rehab.history_bytes_by_type + floor.history_bytes_by_type).most_common(14):
         sizes.add_row(
             kind.removeprefix("EVENT_TYPE_").lower(),
             *(f"{side.per_case(side.history_bytes_by_type[kind]):.0f}" for side in sides),
