@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.access import scope_for
 from api.auth import Caller
 from api.deps import CallerDep, ContextDep, SessionDep, audit_refusal
-from api.errors import FieldRejected
+from api.errors import FieldRejected, answered_within
 from models.actions import CaseActionResult
 from models.api import ActionAccepted, Problem, Role, ValidationProblem
 from models.case import Track
@@ -113,11 +113,14 @@ async def execute_case_action(
 
     handle = context.temporal.get_workflow_handle(case.workflow_id)
     try:
-        result = await handle.execute_update(
-            action.update,
-            update_input,
-            result_type=CaseActionResult,
-            rpc_timeout=timedelta(seconds=context.settings.api.update_timeout_s),
+        result = await answered_within(
+            handle.execute_update(
+                action.update,
+                update_input,
+                result_type=CaseActionResult,
+                rpc_timeout=timedelta(seconds=context.settings.api.update_timeout_s),
+            ),
+            context.settings.api.update_timeout_s,
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
