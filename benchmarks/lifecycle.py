@@ -413,6 +413,8 @@ async def idle(cases: int, concurrency: int, window_s: float, attach: bool) -> N
     async with stack_of(with_floor=False) as stack:
         employees = Employees.fresh(cases)
         gate = asyncio.Semaphore(concurrency)
+        worker = psutil.Process(stack.pids["worker"])
+        rss_before = worker.memory_info().rss
         opened = 0
         started = time.perf_counter()
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=120) as api:
@@ -439,7 +441,6 @@ async def idle(cases: int, concurrency: int, window_s: float, attach: bool) -> N
 
             await asyncio.gather(*(open_one() for _ in range(cases)))
         console.print(f"{cases} cases opened in {time.perf_counter() - started:.0f} s")
-        worker = psutil.Process(stack.pids["worker"])
         # Settle: the opening activities and their notifications finish.
         await asyncio.sleep(max(10.0, window_s / 3))
         before = cpu_seconds(worker.pid)
@@ -450,7 +451,10 @@ async def idle(cases: int, concurrency: int, window_s: float, attach: bool) -> N
         table.add_column("figure")
         table.add_column("value", justify="right")
         table.add_row("worker RSS (MB)", f"{rss / 2**20:.0f}")
-        table.add_row("worker RSS per open case (kB)", f"{rss / cases / 1024:.1f}")
+        table.add_row("worker RSS before the cases (MB)", f"{rss_before / 2**20:.0f}")
+        table.add_row(
+            "worker RSS growth per open case (kB)", f"{(rss - rss_before) / cases / 1024:.1f}"
+        )
         table.add_row(f"worker idle CPU over {window_s:.0f} s (cores)", f"{idle_cpu:.3f}")
         if "temporal" in stack.pids:
             t_rss = psutil.Process(stack.pids["temporal"]).memory_info().rss
