@@ -4,6 +4,7 @@ each action changes and asks the shell to do (models/case/)."""
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +30,7 @@ from models.actions import (
     SetSickLeave,
 )
 from models.case import (
+    CaseChange,
     CaseInput,
     CaseOutcome,
     CaseProjection,
@@ -657,3 +659,50 @@ def test_a_write_carries_the_whole_case_first_and_afterwards_only_what_changed()
     assert [(d.kind, d.status) for d in met.deadline_rows] == [
         ("fk_sick_notice", DeadlineStatus.MET)
     ]
+
+
+def test_a_change_in_the_shape_sent_before_the_lean_record_still_decodes() -> None:
+    """An activity scheduled by earlier code may still be waiting for a worker."""
+    old = {
+        "case_id": str(uuid.uuid4()),
+        "workflow_id": "case-x",
+        "unit_code": "U1",
+        "step_key": "00002-sick_leave_set",
+        "kind": "sick_leave_set",
+        "stage": "identified",
+        "occurred_at": "2026-11-30T10:00:00Z",
+        "detail": {},
+        "projection": {
+            "stage": "identified",
+            "policy_id": "se-default",
+            "policy_version": 1,
+            "sick_start": "2026-11-10",
+            "expected_end": None,
+            "overdue": False,
+            "next_deadline_kind": "fk_sick_notice",
+            "next_deadline_on": "2026-11-17",
+            "next_meeting_at": None,
+            "long_term": False,
+            "relapse_count": 0,
+            "outcome": None,
+            "closed_at": None,
+        },
+        "deadlines": [
+            {
+                "kind": "fk_sick_notice",
+                "description": "Employer's sick notice",
+                "due_on": "2026-11-17",
+                "status": "pending",
+                "met_on": None,
+            }
+        ],
+        "consent": None,
+        "meeting": None,
+        "screenings": [],
+        "next_steps": [],
+        "notifications": [],
+    }
+    change = CaseChange.model_validate_json(json.dumps(old))
+    assert change.projection is not None and change.projection.sick_start == SICK_START
+    assert [d.kind for d in change.deadlines] == ["fk_sick_notice"]
+    assert change.columns is None and not change.plan_replaced
