@@ -16,7 +16,14 @@ from fastapi.responses import HTMLResponse, Response
 from google.protobuf.json_format import ParseError
 
 from api.auth import Caller
-from api.deps import CODEC_COOKIE, CodecCallerDep, ContextDep, audit_refusal, authenticate
+from api.deps import (
+    CODEC_COOKIE,
+    CodecCallerDep,
+    ContextDep,
+    audit_refusal,
+    authenticate,
+    client_address,
+)
 from core.codec import DecryptionError, decode_payloads_json, encode_payloads_json
 from models.api import CodecPayloads, Problem, Role
 from store.audit import record_access
@@ -131,7 +138,7 @@ async def sign_in(request: Request, context: ContextDep) -> Response:
     if not token:
         form = parse_qs((await request.body()).decode(errors="replace"))
         token = (form.get("token") or [""])[0].strip()
-    caller = await authenticate(context, token)
+    caller = await authenticate(context, token, client_address(request))
     if caller.role not in CODEC_ROLES:
         await audit_refusal(context, caller, "codec.session", None)
         raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not decode payloads")
