@@ -244,6 +244,8 @@ def main() -> int:
                     "--port",
                     str(settings.api.port),
                     "--no-access-log",
+                    # No `server: uvicorn` banner: it tells an attacker what to look up.
+                    "--no-server-header",
                 ],
                 restartable=True,
             ),
