@@ -89,3 +89,27 @@ async def test_a_real_422_has_the_documented_shape(
     assert answer.status_code == 422
     problems = answer.json()["detail"]
     assert problems and all(set(p) == {"field", "reason"} for p in problems)
+
+
+async def test_an_unexpected_error_is_a_json_500_that_tells_nothing_and_is_not_cached(
+    settings: Settings,
+) -> None:
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise ValueError("CANARY 19811218-9876 leaked in a message")
+
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+            base_url="http://rehabflow.test",
+        ) as http,
+    ):
+        answer = await http.get("/boom")
+
+    assert answer.status_code == 500
+    assert answer.json() == {"detail": "internal error"}
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["x-content-type-options"] == "nosniff"
