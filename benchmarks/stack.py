@@ -317,18 +317,7 @@ def _postmaster_pid(pgdata: Path) -> int | None:
 async def attached_stack(*, with_floor: bool) -> AsyncIterator[Stack]:
     """The running `make up` that the REHABFLOW_* environment describes."""
     settings = Settings()
-    pids: dict[str, int] = {}
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        line = " ".join(proc.info["cmdline"] or ())
-        if "worker.py" in line and "python" in line:
-            pids.setdefault("worker", proc.info["pid"])
-        elif "api.app:app_factory" in line:
-            pids.setdefault("api", proc.info["pid"])
-        elif "server start-dev" in line:
-            pids.setdefault("temporal", proc.info["pid"])
-    missing = {"worker", "api"} - set(pids)
-    if missing:
-        raise BenchError(f"no running {', '.join(sorted(missing))}: start `make up` first")
+    pids = _make_up_pids(settings)
     await _register_unit(settings.database_url())
     _, tokens, _ = ensure_dev_tokens(settings)
     client = await Client.connect(settings.temporal.target, namespace=settings.temporal.namespace)
@@ -354,3 +343,36 @@ async def attached_stack(*, with_floor: bool) -> AsyncIterator[Stack]:
         if with_floor:
             await _drop_floor_table(settings.database_url())
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _make_up_pids(settings: Settings) -> dict[str, int]:
+    """The PIDs of `make up`'s children from this checkout: its worker, and the API and the
+    Temporal dev server on the configured ports (others may run on this machine too)."""
+    wanted = {
+        "worker": lambda argv: bool(argv) and argv[-1] == "worker.py",
+        "api": lambda argv: (
+            "api.app:app_factory" in argv and _flag(argv, "--port") == str(settings.api.port)
+        ),
+        "temporal": lambda argv: (
+            "start-dev" in argv and _flag(argv, "--port") == str(settings.temporal.port)
+        ),
+    }
+    found: dict[str, list[int]] = {name: [] for name in wanted}
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        if proc.info["cwd"] != str(ROOT):
+            continue
+        argv = proc.info["cmdline"] or []
+        for name, matches in wanted.items():
+            if matches(argv):
+                found[name].append(proc.info["pid"])
+    missing = sorted(n for n in ("worker", "api") if not found[n])
+    if missing:
+        raise BenchError(f"no running {', '.join(missing)} of {ROOT}: start `make up` first")
+    several = sorted(n for n, p in found.items() if len(p) > 1)
+    if several:
+        raise BenchError(f"more than one {', '.join(several)} of {ROOT} is running")
+    return {name: pids[0] for name, pids in found.items() if pids}
+
+
+def _flag(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv[:-1] else None
