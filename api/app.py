@@ -12,7 +12,8 @@ from api.auth import build_verifier
 from api.context import ApiContext
 from api.docs import install_offline_docs
 from api.errors import install_error_handlers
-from api.middleware import BodySizeLimit, CodecCors
+from api.middleware import AllowedMethods, BodySizeLimit, CodecCors, SecurityHeaders
+from api.openapi import install_openapi, methods_by_path
 from api.ratelimit import RateLimiter
 from api.routers import (
     absence_events,
@@ -107,6 +108,7 @@ def create_app(
     )
     install_offline_docs(app)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(cases.router)
     app.include_router(case_actions.router)
@@ -116,16 +118,20 @@ def create_app(
     app.include_router(meeting_teams.router)
     app.include_router(reports.router)
     app.include_router(programme.router)
+    # Inside the codec's CORS, which answers the UI's preflights itself.
+    app.add_middleware(AllowedMethods, methods_of=methods_by_path(app))
     ui_port = settings.temporal.ui_port
     app.add_middleware(
         CodecCors,
         origins=settings.api.codec_cors_origins
         or [f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"],
     )
-    # Outermost, so nothing reads a body before its size is checked.
+    # Outermost but for the headers, so nothing reads a body before its size is checked.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     if telemetry is not None:
         install_api_telemetry(app, telemetry)
+    # Around everything, so even a 413 or a CORS preflight carries them.
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -18,9 +18,7 @@ from store.schema import Case, Employee
 from tests.conftest import bearer
 
 # The analyst's own endpoints, and those that hold no case at all.
-_NOT_CASE_PATHS = re.compile(
-    r"^/(healthz|readyz)$|^/api/v1/reports/|^/api/v1/programme/coverage$"
-)
+_NOT_CASE_PATHS = re.compile(r"^/(healthz|readyz)$|^/api/v1/reports/|^/api/v1/programme/coverage$")
 # Static pages: the codec sign-in form.
 _STATIC = {("get", "/codec/session")}
 _WELL_FORMED_ACTIONS = {
