@@ -32,6 +32,7 @@ lint: $(VENV)/.installed-dev
 
 histories: $(VENV)/.installed-dev
 	$(PY) -m tests.histories.regenerate
+	$(PY) -m tests.histories.scenarios_programme
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

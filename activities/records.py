@@ -420,6 +420,9 @@ class CaseRecords:
                     .values(
                         pin_encrypted=None,
                         pin_lookup=None,
+                        # The evaluation's coded attributes go with the number they came from.
+                        sex=None,
+                        birth_year=None,
                         erased_at=func.coalesce(Employee.erased_at, request.occurred_at),
                     )
                 )

@@ -23,6 +23,8 @@ from api.routers import (
     health,
     instruments,
     meeting_teams,
+    programme,
+    reports,
 )
 from core.codec import EncryptionCodec, KeyRing
 from core.identity import IdentityProtector
@@ -114,6 +116,8 @@ def create_app(
     app.include_router(absence_events.router)
     app.include_router(codec.router)
     app.include_router(meeting_teams.router)
+    app.include_router(reports.router)
+    app.include_router(programme.router)
     # Inside the codec's CORS, which answers the UI's preflights itself.
     app.add_middleware(AllowedMethods, methods_of=methods_by_path(app))
     ui_port = settings.temporal.ui_port

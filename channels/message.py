@@ -46,6 +46,10 @@ class NotificationType(StrEnum):
     INFORMATION_REQUEST_OVERDUE = "information_request_overdue"
     INFORMATION_REQUEST_CANCELLED = "information_request_cancelled"
     CASE_CLOSED = "case_closed"
+    # The programme around the cases (issue 16): staff notifications that belong to no case.
+    MANAGER_COURSE_INVITATION = "manager_course_invitation"
+    MANAGER_COURSE_DUE = "manager_course_due"
+    APT_DIALOGUE_DUE = "apt_dialogue_due"
 
 
 class RecipientRole(StrEnum):
@@ -155,7 +159,8 @@ class NotificationContext(BaseModel):
 
     model_config = _Frozen
 
-    case_id: UUID
+    # None for the programme's staff notifications (manager course, APT dialogues).
+    case_id: UUID | None = None
     unit_code: UnitCode
     app_url: AnyHttpUrl
     due_on: date | None = None
@@ -171,13 +176,14 @@ class NotificationContext(BaseModel):
         return url
 
     @property
-    def case_ref(self) -> str:
+    def case_ref(self) -> str | None:
         """Short, pseudonymous reference people can say aloud: the UUID's first 8 hex digits."""
-        return self.case_id.hex[:8].upper()
+        return self.case_id.hex[:8].upper() if self.case_id else None
 
     @property
     def link(self) -> str:
-        return f"{str(self.app_url).rstrip('/')}/cases/{self.case_id}"
+        origin = str(self.app_url).rstrip("/")
+        return f"{origin}/cases/{self.case_id}" if self.case_id else f"{origin}/programme"
 
 
 class Recipient(BaseModel):

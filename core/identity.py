@@ -58,6 +58,11 @@ class PersonalIdentityNumber:
             day -= _COORDINATION_DAY_OFFSET
         return date(int(self.value[0:4]), int(self.value[4:6]), day)
 
+    @property
+    def legal_sex(self) -> str:
+        """`F` or `M`: the second-last digit is even for women, odd for men (Skatteverket)."""
+        return "F" if int(self.value[10]) % 2 == 0 else "M"
+
     def __repr__(self) -> str:
         return "PersonalIdentityNumber(****)"
 

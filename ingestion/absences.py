@@ -31,6 +31,7 @@ from models.absence import (
 )
 from models.plausible_dates import implausible_dates
 from models.policy import DateWindows, get_policy
+from store.employees import backfilling_coded_attributes, coded_attributes
 from store.schema import AbsenceEvent, Employee, Unit
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 
@@ -49,6 +50,7 @@ class _Candidate:
     event: AbsenceEventIn
     lookup: str
     encrypted: bytes
+    coded: dict[str, object]
 
 
 def _reason(error: Mapping[str, Any]) -> str:
@@ -140,7 +142,11 @@ class AbsenceIngestion:
                 continue
             candidates.append(
                 _Candidate(
-                    index, event, self._identity.lookup_hash(pin), self._identity.encrypt(pin)
+                    index,
+                    event,
+                    self._identity.lookup_hash(pin),
+                    self._identity.encrypt(pin),
+                    coded_attributes(pin),
                 )
             )
         return candidates
@@ -268,23 +274,24 @@ class AbsenceIngestion:
     ) -> None:
         if not accepted:
             return
-        first_unit: dict[str, tuple[bytes, str]] = {}
+        first_unit: dict[str, _Candidate] = {}
         for c in accepted:
-            first_unit.setdefault(c.lookup, (c.encrypted, c.event.unit_code))
+            first_unit.setdefault(c.lookup, c)
         await session.execute(
-            insert(Employee)
-            .values(
-                [
-                    {
-                        "pseudonym": uuid.uuid4(),
-                        "pin_lookup": lookup,
-                        "pin_encrypted": enc,
-                        "unit_code": unit,
-                    }
-                    for lookup, (enc, unit) in first_unit.items()
-                ]
+            backfilling_coded_attributes(
+                insert(Employee).values(
+                    [
+                        {
+                            "pseudonym": uuid.uuid4(),
+                            "pin_lookup": lookup,
+                            "pin_encrypted": c.encrypted,
+                            "unit_code": c.event.unit_code,
+                            **c.coded,
+                        }
+                        for lookup, c in first_unit.items()
+                    ]
+                )
             )
-            .on_conflict_do_nothing(index_elements=[Employee.pin_lookup])
         )
         pseudonyms = dict(
             (

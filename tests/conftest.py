@@ -9,6 +9,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -86,9 +87,10 @@ async def template_url(pg_server_url: str) -> str:
     return url
 
 
-@pytest_asyncio.fixture
-async def database_url(pg_server_url: str, template_url: str) -> AsyncIterator[str]:
-    """A fresh database for this test, cloned from the migrated template."""
+@asynccontextmanager
+async def cloned_database(pg_server_url: str) -> AsyncIterator[str]:
+    """A fresh database cloned from the migrated template (the `template_url` fixture must
+    have run), dropped afterwards; for fixtures of a wider scope than one test."""
     name = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_async_engine(pg_server_url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
@@ -99,6 +101,13 @@ async def database_url(pg_server_url: str, template_url: str) -> AsyncIterator[s
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+@pytest_asyncio.fixture
+async def database_url(pg_server_url: str, template_url: str) -> AsyncIterator[str]:
+    """A fresh database for this test, cloned from the migrated template."""
+    async with cloned_database(pg_server_url) as url:
+        yield url
 
 
 @pytest_asyncio.fixture

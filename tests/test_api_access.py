@@ -63,7 +63,7 @@ VISIBLE_EVENTS = {
     Role.EMPLOYEE: {"case_opened", "joint_meeting_booked", "intervention_assigned"},
 }
 READERS = [Role.COORDINATOR, Role.MANAGER, Role.FK_OFFICER, Role.FHV, Role.EMPLOYEE]
-NON_READERS = [Role.ADMIN, Role.HR_SYSTEM]
+NON_READERS = [Role.ADMIN, Role.HR_SYSTEM, Role.ANALYST]
 
 
 @dataclass(frozen=True)

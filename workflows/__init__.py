@@ -5,6 +5,7 @@ from workflows.information_request import InformationRequestWorkflow
 from workflows.intervention import InterventionWorkflow
 from workflows.meeting_team import MeetingTeamWorkflow
 from workflows.notification_dispatcher import NotificationDispatcherWorkflow
+from workflows.programme_cycle import ProgrammeCycleWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
 ALL_WORKFLOWS: list[type] = [
@@ -14,6 +15,7 @@ ALL_WORKFLOWS: list[type] = [
     NotificationDispatcherWorkflow,
     InformationRequestWorkflow,
     MeetingTeamWorkflow,
+    ProgrammeCycleWorkflow,
 ]
 
 __all__ = [
@@ -23,5 +25,6 @@ __all__ = [
     "InterventionWorkflow",
     "MeetingTeamWorkflow",
     "NotificationDispatcherWorkflow",
+    "ProgrammeCycleWorkflow",
     "RehabCaseWorkflow",
 ]

@@ -60,6 +60,8 @@ DENIED: dict[Role, set[Track]] = {
     Role.FHV: set(Track) - {Track.GENERAL, Track.MEDICAL},
     Role.ADMIN: set(Track),
     Role.HR_SYSTEM: set(Track),
+    # Aggregates only: no step of any case.
+    Role.ANALYST: set(Track),
 }
 
 
