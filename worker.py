@@ -22,7 +22,7 @@ from core.codec import KeyRing
 from core.logging import LogContextInterceptor, configure_logging
 from core.secrets import load_secrets
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import connect, workflow_runner
 from store.contacts import ContactProtector
 from store.db import create_engine, create_sessionmaker
 from store.meeting_teams import list_teams
@@ -67,6 +67,7 @@ def build_worker(
         workflows=ALL_WORKFLOWS,
         activities=activities,
         interceptors=[LogContextInterceptor()],
+        workflow_runner=workflow_runner(),
     )
 
 
