@@ -30,8 +30,12 @@ bytecode: | $(VENV)/bin/python
 up: $(VENV)/.installed bytecode
 	$(PY) -m deploy.local
 
+# Two pytest-xdist workers, each with servers of its own, a test file at a time: measured on
+# 2 cores (busy ones), 321 s against 509 s in one process. `make test TEST_WORKERS=0` runs
+# the suite in one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev bytecode
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -41,7 +41,8 @@ from tests.case_steps import private_time_skipping_server, terminated_afterwards
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DB = "rehabflow_template"
+# One template per pytest-xdist worker: workers share a server only when one is given.
+TEMPLATE_DB = f"rehabflow_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 VENV_BIN = Path(sys.executable).parent
 
 
