@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.auth import build_verifier
 from api.context import ApiContext
+from api.docs import install_offline_docs
 from api.errors import install_error_handlers
-from api.middleware import BodySizeLimit, CodecCors
+from api.middleware import AllowedMethods, BodySizeLimit, CodecCors, SecurityHeaders
+from api.openapi import install_openapi, methods_by_path
 from api.ratelimit import RateLimiter
 from api.routers import (
     absence_events,
@@ -25,6 +27,12 @@ from api.routers import (
 from core.codec import EncryptionCodec, KeyRing
 from core.identity import IdentityProtector
 from core.logging import configure_logging
+from core.observability import (
+    Telemetry,
+    install_api_telemetry,
+    instrument_engine,
+    start_api_telemetry,
+)
 from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect
@@ -32,18 +40,32 @@ from store.db import create_engine, create_sessionmaker
 
 
 def create_app(
-    settings: Settings | None = None, *, temporal_client: Client | None = None
+    settings: Settings | None = None,
+    *,
+    temporal_client: Client | None = None,
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
-    """Build the API. Tests hand in their own settings and Temporal client."""
+    """Build the API. Tests hand in their own settings and Temporal client.
+
+    With `telemetry`: traces, request metrics and business gauges (core.observability).
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secrets = load_secrets(settings)
         engine = create_engine(settings)
+        if telemetry is not None:
+            instrument_engine(engine, telemetry.provider)
         # Lazy, so the API starts (and /readyz can say why it is not ready) while
         # Temporal is still coming up.
-        client = temporal_client or await connect(settings, secrets, lazy=True)
+        client = temporal_client or await connect(
+            settings,
+            secrets,
+            lazy=True,
+            interceptors=telemetry.interceptors() if telemetry else (),
+            runtime=telemetry.runtime if telemetry else None,
+        )
         app.state.context = ApiContext(
             settings=settings,
             engine=engine,
@@ -58,7 +80,12 @@ def create_app(
             instruments=instruments.load_registry(settings.screening.instruments_dir),
         )
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                if telemetry is not None:
+                    await start_api_telemetry(
+                        telemetry, settings, app.state.context.sessionmaker, stack
+                    )
+                yield
         finally:
             await engine.dispose()
 
@@ -73,8 +100,13 @@ def create_app(
             "`404`, an action its role may not take is `403`)."
         ),
         lifespan=lifespan,
+        # Served by install_offline_docs from a bundled copy, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(cases.router)
     app.include_router(case_actions.router)
@@ -82,14 +114,20 @@ def create_app(
     app.include_router(absence_events.router)
     app.include_router(codec.router)
     app.include_router(meeting_teams.router)
+    # Inside the codec's CORS, which answers the UI's preflights itself.
+    app.add_middleware(AllowedMethods, methods_of=methods_by_path(app))
     ui_port = settings.temporal.ui_port
     app.add_middleware(
         CodecCors,
         origins=settings.api.codec_cors_origins
         or [f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"],
     )
-    # Outermost, so nothing reads a body before its size is checked.
+    # Outermost but for the headers, so nothing reads a body before its size is checked.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    if telemetry is not None:
+        install_api_telemetry(app, telemetry)
+    # Around everything, so even a 413 or a CORS preflight carries them.
+    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -97,4 +135,4 @@ def app_factory() -> FastAPI:
     """Entry point for `uvicorn --factory api.app:app_factory`."""
     settings = Settings()
     configure_logging(settings)
-    return create_app(settings)
+    return create_app(settings, telemetry=Telemetry.from_settings(settings, "rehabflow-api"))

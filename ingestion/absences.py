@@ -30,6 +30,8 @@ from models.absence import (
     Rejection,
     monitor_workflow_id,
 )
+from models.plausible_dates import implausible_dates
+from models.policy import DateWindows, get_policy
 from store.schema import AbsenceEvent, Employee, Unit
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 
@@ -127,6 +129,11 @@ class AbsenceIngestion:
         self._identity = identity
         self._task_queue = task_queue
         self._today = today
+        # The windows of the policy new monitors take (MonitorState's default).
+        default = MonitorState.model_fields
+        self._windows: DateWindows = get_policy(
+            default["policy_id"].default, default["policy_version"].default
+        ).date_windows
 
     async def ingest(self, raw_events: Sequence[Any], *, first_index: int = 0) -> IngestResult:
         result = IngestResult()
@@ -158,6 +165,17 @@ class AbsenceIngestion:
                 safe_id = None if field == "event_id" or not isinstance(event_id, str) else event_id
                 result.rejected.append(
                     Rejection(index=index, event_id=safe_id, field=field, reason=_reason(first))
+                )
+                continue
+            implausible = implausible_dates(event, self._windows, today)
+            if implausible:
+                result.rejected.append(
+                    Rejection(
+                        index=index,
+                        event_id=event.event_id,
+                        field=implausible[0].field,
+                        reason=implausible[0].reason,
+                    )
                 )
                 continue
             try:

@@ -121,6 +121,34 @@ async def test_a_period_longer_than_a_year_at_first_sight_opens_the_long_term_tr
     assert [c.trigger for c in cases] == ["long_term"]
 
 
+async def test_an_absence_from_year_1_is_refused_and_opens_no_long_term_case(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    result = await ingestion.ingest(
+        [
+            sick("ancient", unit_code, date(1, 1, 1)),
+            sick("far-ahead", unit_code, today, date(9999, 12, 31)),
+            sick("expected", unit_code, today, expected_end="9999-12-31"),
+        ]
+    )
+
+    assert result.accepted == 0
+    assert [(r.index, r.field) for r in result.rejected] == [
+        (0, "start"),
+        (1, "end"),
+        (2, "expected_end"),
+    ]
+    assert all(r.reason.startswith("must lie between") for r in result.rejected)
+    assert "9999" not in result.model_dump_json() and "0001" not in result.model_dump_json()
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(AbsenceEvent)) == 0
+    assert await cases_of(sessionmaker) == []
+
+
 def _short_spells(
     unit: str, first: date, count: int, every_days: int, prefix: str = "s"
 ) -> list[dict[str, Any]]:
