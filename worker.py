@@ -25,7 +25,7 @@ from core.logging import LogContextInterceptor, configure_logging
 from core.observability import Telemetry, instrument_engine
 from core.secrets import load_secrets
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import connect, workflow_runner
 from store.contacts import ContactProtector
 from store.db import create_engine, create_sessionmaker
 from store.meeting_teams import list_teams
@@ -81,6 +81,7 @@ def build_worker(
         activities=activities,
         interceptors=[LogContextInterceptor()],
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
+        workflow_runner=workflow_runner(),
     )
 
 

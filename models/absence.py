@@ -112,6 +112,8 @@ class MonitorView(_Frozen):
     fired: tuple[str, ...]
     # Events not yet applied, or a case being opened or told: the monitor is not done yet.
     busy: bool = False
+    # The id of the last event applied: a sender knows its last event has been processed.
+    last_event_id: str | None = None
 
 
 def monitor_workflow_id(pseudonym: UUID) -> str:
