@@ -7,6 +7,7 @@ Function level: each router names the roles of an endpoint with `require_roles`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from enum import StrEnum
 
@@ -25,6 +26,7 @@ from models.api import (
     ConsentView,
     CoordinatorInterventionView,
     CoordinatorTimelineEntry,
+    DeadlineView,
     DisclosureView,
     InformationRequestView,
     InterventionView,
@@ -39,11 +41,13 @@ from models.api import (
 from models.case import CaseTrigger, ConsentParty, Stage
 from models.case import Track as TrackName
 from store import case_queries
+from store.audit import record_access
 from store.case_queries import CaseScope
 from store.schema import (
     AgreedNextStepRow,
     Case,
     CaseConsent,
+    CaseDeadline,
     CaseEvent,
     CaseInformationRequest,
     CaseIntervention,
@@ -75,6 +79,12 @@ def scope_for(caller: Caller) -> CaseScope:
 # Reads of these views are written to the access audit: they hold (or will hold) screening,
 # violence, medical or social data.
 SENSITIVE_CASE_VIEW = {Role.COORDINATOR: "case.full", Role.FHV: "case.medical"}
+
+
+def deadline_views(rows: Sequence[CaseDeadline]) -> list[DeadlineView]:
+    return [
+        DeadlineView(kind=r.kind, due_on=r.due_on, status=r.status, met_on=r.met_on) for r in rows
+    ]
 
 
 def list_item(case: Case) -> CaseListItem:
@@ -274,6 +284,35 @@ async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
                 ),
             )
     raise ValueError(f"role {role} reads no case content")
+
+
+async def audit_case_read(
+    session: AsyncSession, caller: Caller, case_id: uuid.UUID, view: CaseView
+) -> None:
+    """The access-audit rows of one read of a case, JSON or page alike, added to the read's
+    own transaction: if they cannot be written, nothing is shown."""
+    if (what := SENSITIVE_CASE_VIEW.get(caller.role)) is not None:
+        await _record(session, caller, case_id, what)
+    if isinstance(view, CaseForCoordinator) and view.violence_disclosed:
+        # The restricted table was read and shown: audited as its own row, so who has seen a
+        # disclosure can be answered without reading every full-case view.
+        await _record(session, caller, case_id, "violence.read")
+
+
+async def audit_timeline_read(session: AsyncSession, caller: Caller, case_id: uuid.UUID) -> None:
+    if timeline_is_sensitive(caller.role):
+        await _record(session, caller, case_id, "timeline.read")
+
+
+async def _record(session: AsyncSession, caller: Caller, case_id: uuid.UUID, what: str) -> None:
+    await record_access(
+        session,
+        subject=caller.subject,
+        role=caller.role.value,
+        case_id=case_id,
+        what=what,
+        allowed=True,
+    )
 
 
 # ---------------------------------------------------------------- timeline, per audience

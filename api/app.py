@@ -28,7 +28,10 @@ from core.logging import configure_logging
 from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect
+from store.contacts import ContactProtector
 from store.db import create_engine, create_sessionmaker
+from web import pages
+from web.session import SecurityHeaders
 
 
 def create_app(
@@ -56,6 +59,7 @@ def create_app(
             limiter=RateLimiter(settings.api.rate_limit_per_minute, settings.api.rate_limit_burst),
             codec=EncryptionCodec(KeyRing.from_config(secrets.payload_keys)),
             instruments=instruments.load_registry(settings.screening.instruments_dir),
+            contacts=ContactProtector(KeyRing.from_config(secrets.pin_encryption_keys)),
         )
         try:
             yield
@@ -82,12 +86,14 @@ def create_app(
     app.include_router(absence_events.router)
     app.include_router(codec.router)
     app.include_router(meeting_teams.router)
+    pages.install(app)
     ui_port = settings.temporal.ui_port
     app.add_middleware(
         CodecCors,
         origins=settings.api.codec_cors_origins
         or [f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"],
     )
+    app.add_middleware(SecurityHeaders)
     # Outermost, so nothing reads a body before its size is checked.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     return app

@@ -71,6 +71,16 @@ class AuthSettings(BaseModel):
     units_claim: str = "rehabflow_units"
     employee_claim: str = "rehabflow_employee"
     leeway_s: int = Field(default=30, ge=0, le=300)
+    # The pages' sign-in (authorization code with PKCE) in "oidc" mode: the client
+    # registered at the provider; its discovery document defaults to the issuer's.
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    discovery_url: str | None = None
+    scopes: str = "openid"
+
+    @property
+    def openid_configuration_url(self) -> str:
+        return self.discovery_url or (self.issuer.rstrip("/") + "/.well-known/openid-configuration")
 
     @field_validator("algorithms")
     @classmethod

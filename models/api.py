@@ -57,6 +57,24 @@ class CreateCaseRequest(_Request):
     )
 
 
+class FindCaseRequest(_Request):
+    """Find an employee's case from the identity number: in a body, never in a URL, where
+    proxies and access logs would keep it."""
+
+    employee_ref: Annotated[str, StringConstraints(min_length=10, max_length=13)] = Field(
+        description="The employee's personal identity number or coordination number."
+    )
+
+
+class SetEmployeeContactRequest(_Request):
+    """Where the employee's own notifications go; stored encrypted, never shown again."""
+
+    channel: Literal["email"] = "email"
+    address: Annotated[
+        str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    ] = Field(description="The employee's e-mail address.")
+
+
 class CaseCreated(_Response):
     case_id: UUID
     stage: Stage
@@ -77,6 +95,20 @@ class CaseListItem(_Response):
     next_deadline_on: date | None
     opened_at: datetime
     closed_at: datetime | None
+
+
+class DeadlineView(_Response):
+    """One deadline of the case's current sick period, as the workflow last planned it."""
+
+    kind: str
+    due_on: date
+    status: str = Field(description="pending, due, overdue or met")
+    met_on: date | None
+
+
+class CaseDeadlines(_Response):
+    case_id: UUID
+    items: list[DeadlineView]
 
 
 class CasePage(_Response):
