@@ -21,6 +21,7 @@ from channels.message import NotificationContext, OutboundMessage, Recipient
 from channels.smtp import SmtpChannel, SmtpSettings
 from channels.templates import TemplateContextError, compose_message
 from channels.webhook import WebhookChannel
+from core.i18n import DEFAULT_LANGUAGE, Language, as_language
 from core.settings import NotificationSettings, Settings
 from models.notification import DISPATCH_DUE_ACTIVITY, DispatchRequest, DispatchResult
 from store.contacts import ContactDecryptionError, ContactProtector
@@ -146,8 +147,8 @@ class NotificationDispatch:
             reason = "max attempts reached"
         else:
             try:
-                channel, recipient = await self._recipient(notification)
-                await channel.deliver(self._compose(notification, recipient))
+                channel, recipient, language = await self._recipient(notification)
+                await channel.deliver(self._compose(notification, recipient, language))
             except _Undeliverable as error:
                 reason = error.reason
             except DeliveryError as error:
@@ -174,7 +175,9 @@ class NotificationDispatch:
         seconds = self._settings.backoff_initial_s * 2 ** (attempt - 1)
         return timedelta(seconds=min(seconds, self._settings.backoff_max_s))
 
-    async def _recipient(self, notification: ClaimedNotification) -> tuple[Channel, Recipient]:
+    async def _recipient(
+        self, notification: ClaimedNotification
+    ) -> tuple[Channel, Recipient, Language]:
         async with self._sessionmaker() as session:
             if notification.employee_pseudonym is not None:
                 contact = await session.scalar(
@@ -184,7 +187,7 @@ class NotificationDispatch:
                 )
                 if contact is None:
                     raise _Undeliverable("recipient contact was removed")
-                kind = contact.channel
+                kind, language = contact.channel, as_language(contact.language)
                 try:
                     address = self._contacts.decrypt(contact.address_encrypted)
                 except ContactDecryptionError:
@@ -198,6 +201,7 @@ class NotificationDispatch:
                 if unit_contact is None:
                     raise _Undeliverable("recipient contact was removed")
                 kind, address = unit_contact.channel, unit_contact.address
+                language = as_language(unit_contact.language)
         channel = self._channels.webhook if kind == "webhook" else self._channels.email
         if channel is None:
             # The operator can set the secret; until then the backoff keeps the row alive.
@@ -206,9 +210,11 @@ class NotificationDispatch:
             recipient = Recipient(address=address, role=notification.recipient_role)
         except ValidationError:
             raise _Undeliverable("recipient address is invalid") from None
-        return channel, recipient
+        return channel, recipient, language or DEFAULT_LANGUAGE
 
-    def _compose(self, notification: ClaimedNotification, recipient: Recipient) -> OutboundMessage:
+    def _compose(
+        self, notification: ClaimedNotification, recipient: Recipient, language: Language
+    ) -> OutboundMessage:
         try:
             context = NotificationContext(
                 case_id=notification.case_id,
@@ -226,6 +232,8 @@ class NotificationDispatch:
                 # The row's creation time: a re-send renders byte-identical (Date, DTSTAMP).
                 created_at=notification.created_at,
                 organizer=self._settings.from_address,
+                # The recipient's language (Swedish unless the contact chose English).
+                language=language,
             )
         except (ValidationError, TemplateContextError):
             raise _Undeliverable("notification context is invalid") from None

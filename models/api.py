@@ -73,6 +73,9 @@ class SetEmployeeContactRequest(_Request):
     address: Annotated[
         str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     ] = Field(description="The employee's e-mail address.")
+    language: Literal["sv", "en"] = Field(
+        default="sv", description="The language of the employee's notifications."
+    )
 
 
 class CaseCreated(_Response):

@@ -127,7 +127,11 @@ async def enqueue_notification(
     else:
         contact_ids = await session.scalars(
             select(UnitContact.id)
-            .where(UnitContact.unit_code == unit_code, UnitContact.role == recipient_role.value)
+            .where(
+                UnitContact.unit_code == unit_code,
+                UnitContact.role == recipient_role.value,
+                UnitContact.active.is_(True),
+            )
             .order_by(UnitContact.id)
         )
         rows.extend(

@@ -33,6 +33,7 @@ from api.auth import ALL_UNITS, Caller, EmbeddedIssuer
 from api.deps import audit_refusal, get_context
 from api.errors import FieldRejected
 from api.routers.case_actions import CaseAction, execute_case_action
+from core.i18n import LANGUAGES, Language, gettext, negotiate, translate_reason, translations
 from core.identity import InvalidPersonalIdentityNumber, parse_personnummer
 from models.api import Role
 from models.case import Stage
@@ -51,7 +52,6 @@ from web.forms import (
     errors_of,
     form_fields,
 )
-from web.i18n import LANGUAGES, Language, gettext, negotiate, translate_reason, translations
 from web.session import (
     CSRF_FIELD,
     LANGUAGE_COOKIE,

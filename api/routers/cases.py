@@ -346,6 +346,7 @@ async def set_employee_contact(
         employee_pseudonym=case.employee_pseudonym,
         channel=body.channel,
         address=body.address,
+        language=body.language,
     )
     await record_access(
         session,

@@ -1,6 +1,6 @@
 """Languages: gettext catalogs (Babel) for pages, notifications and error reasons.
 
-Source strings are English; `web/locale/<lang>/LC_MESSAGES/messages.po` holds each
+Source strings are English; `core/locale/<lang>/LC_MESSAGES/messages.po` holds each
 translation. The catalogs are compiled with Babel when they are first loaded, so a fresh
 clone needs no build step and a `.po` edit can never disagree with a stale `.mo`.
 Swedish is the default; the user's choice (a cookie) wins, then `Accept-Language`.
