@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: up test install lint histories clean
+.PHONY: up test install lint histories clean browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,20 @@ install: $(VENV)/.installed
 up: $(VENV)/.installed
 	$(PY) -m deploy.local
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev browser
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium (never a downloaded build): installed here when
+# running as root, else one line that says how.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	  else \
+	    echo "Chromium is missing: install Debian's package with 'sudo apt-get install -y chromium'"; \
+	    exit 1; \
+	  fi; }
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,24 +81,37 @@ class Site:
         return {"Authorization": f"Bearer {self.issuer.mint(role, **claims)}"}
 
 
-@pytest_asyncio.fixture
-async def site(settings: Settings, time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Site]:
-    app = create_app(settings, temporal_client=time_skipping_env.client)
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """An ASGI app served by uvicorn on a free loopback port; yields its origin."""
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     )
-    serving = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve())
     while not server.started:
-        assert not serving.done(), "the app failed to start"
+        assert not task.done(), "the app failed to start"
         await asyncio.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            yield Site(url, EmbeddedIssuer.load_or_create(settings), client)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await serving
+        await task
+
+
+@asynccontextmanager
+async def served_site(settings: Settings, env: WorkflowEnvironment) -> AsyncIterator[Site]:
+    async with (
+        serving(create_app(settings, temporal_client=env.client)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        yield Site(url, EmbeddedIssuer.load_or_create(settings), client)
+
+
+@pytest_asyncio.fixture
+async def site(settings: Settings, time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Site]:
+    async with served_site(settings, time_skipping_env) as served:
+        yield served
 
 
 @pytest_asyncio.fixture
