@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.administration import policy_of_unit
 from core.case_start import start_case
 from models.absence import CaseTriggerRequest, CaseTriggerResult
 from models.actions import AbsenceNews
@@ -64,6 +65,9 @@ class CaseOpener:
         case_id = uuid.uuid5(
             _CASE_ID_NAMESPACE, f"{request.employee_pseudonym}:{request.trigger_key}"
         )
+        async with self._sessionmaker() as session:
+            # The case takes a snapshot of its unit's policy when it starts.
+            policy = await policy_of_unit(session, request.unit_code)
         case_input = CaseInput(
             case_id=case_id,
             employee_pseudonym=request.employee_pseudonym,
@@ -74,6 +78,7 @@ class CaseOpener:
             # The case dates its legal deadlines (FK notice, plan) from these.
             sick_start=request.sick_start,
             expected_end=request.expected_end,
+            policy=policy,
         )
         try:
             await start_case(self._client, case_input, self._task_queue)

@@ -15,6 +15,7 @@ from api.middleware import BodySizeLimit, CodecCors
 from api.ratelimit import RateLimiter
 from api.routers import (
     absence_events,
+    administration,
     case_actions,
     cases,
     codec,
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(absence_events.router)
     app.include_router(codec.router)
     app.include_router(meeting_teams.router)
+    app.include_router(administration.router)
     pages.install(app)
     ui_port = settings.temporal.ui_port
     app.add_middleware(

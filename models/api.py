@@ -331,6 +331,100 @@ class ActionAccepted(_Response):
     )
 
 
+# ---------------------------------------------------------------- administration (admin role)
+
+PolicyId = Literal["se-default", "no-nav"]
+ContactRole = Literal[
+    "manager",
+    "coordinator",
+    "fk_officer",
+    "fhv",
+    "healthcare",
+    "social_services",
+    "arbetsformedlingen",
+]
+LanguageCode = Literal["sv", "en"]
+UnitName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ContactAddress = Annotated[str, StringConstraints(min_length=3, max_length=2048)]
+
+
+class UnitView(_Response):
+    code: str
+    name: str
+    policy_id: str = Field(description="The policy a new case of the unit takes a snapshot of.")
+    active: bool
+
+
+class CreateUnitRequest(_Request):
+    code: UnitCode
+    name: UnitName
+    policy_id: PolicyId = "se-default"
+
+
+class ChangeUnitRequest(_Request):
+    """Only the fields given change; `active: false` deactivates the unit."""
+
+    name: UnitName | None = None
+    policy_id: PolicyId | None = None
+    active: bool | None = None
+
+
+class ContactView(_Response):
+    contact_id: int
+    role: str
+    channel: str
+    address: str
+    language: str
+    active: bool
+
+
+class CreateContactRequest(_Request):
+    role: ContactRole
+    channel: Literal["email", "webhook"] = "email"
+    address: ContactAddress
+    language: LanguageCode = "sv"
+
+
+class ChangeContactRequest(_Request):
+    """Only the fields given change; `active: false` deactivates the contact."""
+
+    address: ContactAddress | None = None
+    language: LanguageCode | None = None
+    active: bool | None = None
+
+
+TeamCodeText = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+
+
+class CreateTeamRequest(_Request):
+    """A joint-meeting team: its cadence (fixed once registered), units and staff."""
+
+    code: TeamCodeText
+    name: UnitName
+    weekday: int = Field(ge=1, le=7, description="ISO weekday: 1 Monday … 7 Sunday")
+    starts_at: str = Field(pattern=r"^\d{2}:\d{2}$", description="local time, e.g. 09:00")
+    meeting_minutes: int = Field(ge=15, le=240)
+    capacity: int = Field(ge=1, le=12)
+    anchor_on: date
+    lead_hours: int = Field(ge=0, le=288)
+    units: list[UnitCode] = Field(min_length=1, max_length=50)
+    fk_officer: ContactAddress | None = None
+    coordinators: list[ContactAddress] = Field(default_factory=list, max_length=10)
+
+
+class ChangeTeamRequest(_Request):
+    """Add units to a team (a team's cadence is fixed; pause it to stop booking)."""
+
+    add_units: list[UnitCode] = Field(min_length=1, max_length=50)
+
+
+class TeamRegistered(_Response):
+    code: str
+    result: Literal["created", "units_added", "unchanged"]
+
+
 # ---------------------------------------------------------------- codec server
 
 

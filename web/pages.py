@@ -458,7 +458,12 @@ async def submit_action(
     if action is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     form = await _form(request)
-    values = {key: form.getlist(key) for key in form if key != CSRF_FIELD}
+    # Text fields only: an uploaded file is never part of an action.
+    values = {
+        key: [v for v in form.getlist(key) if isinstance(v, str)]
+        for key in form
+        if key != CSRF_FIELD
+    }
     language = language_of(request)
 
     def translate(text: str) -> str:

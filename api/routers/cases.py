@@ -33,6 +33,7 @@ from api.deps import (
     require_roles,
 )
 from api.errors import FieldRejected
+from core.administration import policy_of_unit
 from core.case_start import WAIT_UNTIL_RECORDED, start_case
 from core.identity import InvalidPersonalIdentityNumber, parse_personnummer
 from models.api import (
@@ -126,6 +127,8 @@ async def create_case(
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the unit is not one of yours")
 
     pseudonym = await pseudonym_for(session, identity, pin, body.unit_code)
+    # The case takes a snapshot of its unit's policy when it starts.
+    policy = await policy_of_unit(session, body.unit_code)
     if await case_store.open_case_of(session, pseudonym) is not None:
         await session.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, "the employee already has an open case")
@@ -140,6 +143,7 @@ async def create_case(
             unit_code=body.unit_code,
             trigger=body.trigger,
             opened_at=datetime.now(UTC),
+            policy=policy,
         ),
         settings.temporal.task_queue,
     )
