@@ -20,6 +20,7 @@ from models.api import (
     CaseForFhv,
     CaseForFkOfficer,
     CaseForManager,
+    CaseForSocialServices,
     CaseListItem,
     CaseTimeline,
     CaseView,
@@ -56,7 +57,16 @@ from store.schema import (
 )
 
 # Roles that read case content at all; admin and hr_system never do.
-CASE_READERS = frozenset({Role.EMPLOYEE, Role.MANAGER, Role.COORDINATOR, Role.FK_OFFICER, Role.FHV})
+CASE_READERS = frozenset(
+    {
+        Role.EMPLOYEE,
+        Role.MANAGER,
+        Role.COORDINATOR,
+        Role.FK_OFFICER,
+        Role.FHV,
+        Role.SOCIAL_SERVICES,
+    }
+)
 
 
 def scope_for(caller: Caller) -> CaseScope:
@@ -70,6 +80,8 @@ def scope_for(caller: Caller) -> CaseScope:
         case Role.FHV:
             # DESIGN: "engaged and consented"; engagement is not recorded yet, consent is.
             return CaseScope(consent_party=ConsentParty.FHV.value)
+        case Role.SOCIAL_SERVICES:
+            return CaseScope(consent_party=ConsentParty.SOCIAL_SERVICES.value)
         case _:
             return CaseScope(nothing=True)
 
@@ -78,7 +90,11 @@ def scope_for(caller: Caller) -> CaseScope:
 
 # Reads of these views are written to the access audit: they hold (or will hold) screening,
 # violence, medical or social data.
-SENSITIVE_CASE_VIEW = {Role.COORDINATOR: "case.full", Role.FHV: "case.medical"}
+SENSITIVE_CASE_VIEW = {
+    Role.COORDINATOR: "case.full",
+    Role.FHV: "case.medical",
+    Role.SOCIAL_SERVICES: "case.social",
+}
 
 
 def deadline_views(rows: Sequence[CaseDeadline]) -> list[DeadlineView]:
@@ -170,6 +186,7 @@ INTERVENTION_TRACKS: dict[Role, frozenset[str] | None] = {
     Role.COORDINATOR: None,
     Role.MANAGER: frozenset({TrackName.WORK_ORIENTED.value}),
     Role.FHV: frozenset({TrackName.MEDICAL.value}),
+    Role.SOCIAL_SERVICES: frozenset({TrackName.SOCIAL.value}),
 }
 
 # The parties whose information requests each audience sees; None means all of them. That
@@ -179,6 +196,7 @@ INFORMATION_PARTIES: dict[Role, frozenset[str] | None] = {
     Role.COORDINATOR: None,
     Role.MANAGER: frozenset({ConsentParty.ARBETSFORMEDLINGEN.value}),
     Role.FHV: frozenset({ConsentParty.FHV.value}),
+    Role.SOCIAL_SERVICES: frozenset({ConsentParty.SOCIAL_SERVICES.value}),
 }
 
 
@@ -269,6 +287,19 @@ async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
         case Role.FK_OFFICER:
             return CaseForFkOfficer(
                 **core, **sick_leave, meetings=_meetings(await q.meetings_of(session, case.id))
+            )
+        case Role.SOCIAL_SERVICES:
+            return CaseForSocialServices(
+                **core,
+                interventions=_interventions(
+                    await q.interventions_of(session, case.id, INTERVENTION_TRACKS[role])
+                ),
+                information_requests=_information_requests(
+                    await q.information_requests_of(session, case.id, INFORMATION_PARTIES[role])
+                ),
+                next_steps=_next_steps(
+                    await q.next_steps_of(session, case.id, INTERVENTION_TRACKS[role])
+                ),
             )
         case Role.FHV:
             return CaseForFhv(
@@ -376,6 +407,7 @@ VISIBLE_TRACKS: dict[Role, frozenset[Track]] = {
     ),
     Role.FK_OFFICER: frozenset({Track.GENERAL, Track.MEETING, Track.SICK_LEAVE, Track.PLAN}),
     Role.FHV: frozenset({Track.GENERAL, Track.MEDICAL}),
+    Role.SOCIAL_SERVICES: frozenset({Track.GENERAL, Track.SOCIAL}),
 }
 SENSITIVE_TRACKS = frozenset(
     {

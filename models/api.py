@@ -31,6 +31,8 @@ class Role(StrEnum):
     COORDINATOR = "coordinator"
     FK_OFFICER = "fk_officer"
     FHV = "fhv"
+    # Municipal social services: only cases with the employee's social-services consent.
+    SOCIAL_SERVICES = "social_services"
     ADMIN = "admin"
     # A system account (HR/payroll), for absence ingestion; never reads cases.
     HR_SYSTEM = "hr_system"
@@ -280,8 +282,25 @@ class CaseForFhv(_CaseCore):
     next_steps: list[NextStepView] = Field(description="Agreed medical-track next steps.")
 
 
+class CaseForSocialServices(_CaseCore):
+    """Social services, only with the employee's social-services consent: the social track
+    (never the protected track's safety support) and the requests sent to them."""
+
+    audience: Literal["social_services"] = "social_services"
+    interventions: list[InterventionView] = Field(description="Social-track interventions.")
+    information_requests: list[InformationRequestView] = Field(
+        description="Information requests to social services itself."
+    )
+    next_steps: list[NextStepView] = Field(description="Agreed social-track next steps.")
+
+
 CaseView = Annotated[
-    CaseForCoordinator | CaseForManager | CaseForEmployee | CaseForFkOfficer | CaseForFhv,
+    CaseForCoordinator
+    | CaseForManager
+    | CaseForEmployee
+    | CaseForFkOfficer
+    | CaseForFhv
+    | CaseForSocialServices,
     Field(discriminator="audience"),
 ]
 
@@ -309,7 +328,7 @@ class TimelineForCoordinator(_Response):
 class TimelineForParty(_Response):
     """The steps of the tracks this role may see; detail is never included."""
 
-    audience: Literal["manager", "employee", "fk_officer", "fhv"]
+    audience: Literal["manager", "employee", "fk_officer", "fhv", "social_services"]
     case_id: UUID
     entries: list[TimelineEntry]
 

@@ -75,7 +75,14 @@ DEADLINE_READERS: Final = frozenset({Role.COORDINATOR, Role.MANAGER, Role.EMPLOY
 # Roles that see a joint-meeting team's calendar: who books and holds the meetings.
 CALENDAR_READERS: Final = frozenset({Role.COORDINATOR, Role.ADMIN})
 # Roles offered by the embedded dev sign-in.
-DEV_ROLES: Final = (Role.COORDINATOR, Role.MANAGER, Role.EMPLOYEE, Role.FK_OFFICER, Role.FHV)
+DEV_ROLES: Final = (
+    Role.COORDINATOR,
+    Role.MANAGER,
+    Role.EMPLOYEE,
+    Role.FK_OFFICER,
+    Role.FHV,
+    Role.SOCIAL_SERVICES,
+)
 
 
 def _environments() -> dict[Language, Environment]:

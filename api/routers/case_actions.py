@@ -41,7 +41,7 @@ from models.actions import (
     SetSickLeave,
 )
 from models.api import ActionAccepted, Problem, Role, ValidationProblem
-from models.case import Track
+from models.case import ConsentParty, Track
 from models.information_requests import (
     CancelInformationRequest,
     RecordInformationResponse,
@@ -58,7 +58,7 @@ from models.screening import (
 )
 from store import case_queries
 from store.audit import record_access
-from store.schema import CaseIntervention
+from store.schema import CaseInformationRequest, CaseIntervention
 
 router = APIRouter(prefix="/api/v1/cases", tags=["case actions"])
 
@@ -168,7 +168,24 @@ async def _intervention_track_is_own(
 
 
 _OWN_TRACK = {Role.MANAGER: Track.WORK_ORIENTED, Role.FHV: Track.MEDICAL}
+
+
+async def _request_is_to_caller(
+    caller: Caller, body: Any, session: AsyncSession, case_id: uuid.UUID
+) -> bool:
+    """Social services record the responses to the requests sent to them, no others."""
+    party = await session.scalar(
+        select(CaseInformationRequest.party).where(
+            CaseInformationRequest.id == body.request_id,
+            CaseInformationRequest.case_id == case_id,
+        )
+    )
+    return party is not None and party == _OWN_PARTY.get(caller.role)
+
+
+_OWN_PARTY = {Role.SOCIAL_SERVICES: ConsentParty.SOCIAL_SERVICES.value}
 _C, _M, _E, _FK, _FHV = Role.COORDINATOR, Role.MANAGER, Role.EMPLOYEE, Role.FK_OFFICER, Role.FHV
+_SOC = Role.SOCIAL_SERVICES
 _TRACK_ROLES = frozenset({_C, _M, _FHV})
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -214,6 +231,11 @@ def expose(action: CaseAction, summary: str) -> CaseAction:
         + (
             " Managers and occupational health only for their own track."
             if action.body_check is _intervention_track_is_own
+            else ""
+        )
+        + (
+            " Social services only for the requests sent to them."
+            if action.body_check is _request_is_to_caller
             else ""
         ),
         responses=_RESPONSES,
@@ -328,7 +350,11 @@ REQUEST_INFORMATION = expose(
 )
 RECORD_INFORMATION_RESPONSE = expose(
     CaseAction(
-        "record_information_response", RecordInformationResponse, frozenset({_C}), sensitive=True
+        "record_information_response",
+        RecordInformationResponse,
+        frozenset({_C, _SOC}),
+        sensitive=True,
+        body_check=_request_is_to_caller,
     ),
     "Record that the response to an information request was received",
 )
