@@ -255,9 +255,7 @@ def render(
     def say(text: str) -> str:
         return gettext(words, text)
 
-    lines = [
-        filled for line in template.lines if (filled := _fill(say(line), values)) is not None
-    ]
+    lines = [filled for line in template.lines if (filled := _fill(say(line), values)) is not None]
     text = "\n\n".join([say(GREETING), "\n".join(lines), say(FOOTER).format_map(values)]) + "\n"
     calendar = None
     if template.calendar_method and context.meeting:
