@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from string import Formatter
@@ -180,6 +181,20 @@ TEMPLATES: dict[NotificationType, Template] = {
         "rehabflow: ärende {case_ref} har avslutats",
         ("Case {case_ref} in unit {unit_code} has been closed.",),
     ),
+    NotificationType.DEADLINE_DIGEST: Template(
+        "rehabflow: overdue deadlines (daily summary)",
+        "rehabflow: passerade tidsfrister (daglig sammanfattning)",
+        ("Deadlines have passed in your cases.",),
+    ),
+}
+
+# Notices that wait for the recipient's daily digest instead of going out one by one.
+DIGESTED = frozenset({NotificationType.DEADLINE_OVERDUE, NotificationType.DEADLINE_ESCALATION})
+_DIGEST_LINES = {
+    NotificationType.DEADLINE_OVERDUE: "Case {case_ref}: the deadline for {deadline} was {due_on}.",
+    NotificationType.DEADLINE_ESCALATION: (
+        "Case {case_ref}: the deadline for {deadline} was {due_on}; it is escalated to you."
+    ),
 }
 
 
@@ -297,5 +312,49 @@ def compose_message(
         subject=rendered.subject,
         text=rendered.text,
         calendar=rendered.calendar,
+        created_at=created_at,
+    )
+
+
+def compose_digest(
+    *,
+    idempotency_key: str,
+    recipient: Recipient,
+    notices: Sequence[tuple[NotificationType, NotificationContext]],
+    created_at: datetime,
+    language: Language,
+) -> OutboundMessage:
+    """One message for a recipient's overdue and escalated deadlines: a line per notice,
+    each as neutral as the notice itself, and a link to the overdue cases."""
+    if not notices or any(kind not in DIGESTED for kind, _ in notices):
+        raise TemplateContextError("a digest holds overdue and escalation notices only")
+    template = TEMPLATES[NotificationType.DEADLINE_DIGEST]
+    first = notices[0][1]
+    lines = []
+    for kind, context in notices:
+        if context.deadline_kind is None or context.due_on is None:
+            raise TemplateContextError(f"{kind} needs deadline_kind, due_on")
+        lines.append(
+            gettext(language, _DIGEST_LINES[kind]).format_map(template_values(context, language))
+        )
+    link = f"{str(first.app_url).rstrip('/')}/cases?overdue=yes"
+    text = (
+        "\n\n".join(
+            [
+                gettext(language, GREETING),
+                gettext(language, template.lines[0]),
+                "\n".join(f"- {line}" for line in lines),
+                gettext(language, FOOTER).format(link=link),
+            ]
+        )
+        + "\n"
+    )
+    return OutboundMessage(
+        idempotency_key=idempotency_key,
+        notification_type=NotificationType.DEADLINE_DIGEST,
+        recipient=recipient,
+        context=first,
+        subject=gettext(language, template.subject_en),
+        text=text,
         created_at=created_at,
     )
