@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Final, Literal
+from zoneinfo import ZoneInfo
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -23,6 +25,7 @@ LANGUAGES: Final[tuple[Language, ...]] = ("sv", "en")
 DEFAULT_LANGUAGE: Final[Language] = "sv"
 LOCALE_DIR: Final = Path(__file__).resolve().parent / "locale"
 DOMAIN: Final = "messages"
+STOCKHOLM: Final = ZoneInfo("Europe/Stockholm")
 
 
 @cache
@@ -108,9 +111,17 @@ def translate_reason(language: Language, reason: str) -> str:
         match = pattern.match(reason)
         if match is None:
             continue
-        values = {
-            name: ", ".join(gettext(language, v.strip()) for v in value.split(","))
-            for name, value in match.groupdict().items()
-        }
+        values = {name: _value(language, value) for name, value in match.groupdict().items()}
         return gettext(language, template).format(**values)
     return reason
+
+
+def _value(language: Language, value: str) -> str:
+    """A reason's variable part for people: codes translated, instants in Stockholm time."""
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        return ", ".join(gettext(language, part.strip()) for part in value.split(","))
+    if instant.tzinfo is None:
+        return value
+    return instant.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")

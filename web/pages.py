@@ -7,6 +7,7 @@ path (`execute_case_action`). Nothing here decides who may see or do what.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,11 +16,13 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.access import (
     audit_case_read,
@@ -55,6 +58,7 @@ from web.forms import (
 from web.session import (
     CSRF_FIELD,
     LANGUAGE_COOKIE,
+    PAGE_PREFIXES,
     SESSION_COOKIE,
     SESSION_HOURS,
     SignInRequired,
@@ -583,8 +587,20 @@ async def _on_sign_in_required(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    """Add the pages, their assets and the sign-in redirect to the API application."""
+    """Add the pages, their assets and the sign-in redirect to the API application. Call it
+    after the API's own error handlers: a refusal on a page is a page, elsewhere the API's."""
     app.include_router(router)
     app.include_router(oidc.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(SignInRequired, _on_sign_in_required)
+    api_handler = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not request.url.path.startswith(PAGE_PREFIXES) or request.url.path.startswith("/static"):
+            answer = api_handler(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
+        reason = translate_reason(language_of(request), str(exc.detail))
+        return render(request, "error.html", status_code=exc.status_code, reason=reason)
+
+    app.add_exception_handler(StarletteHTTPException, on_http_error)

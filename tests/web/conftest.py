@@ -160,3 +160,24 @@ async def sign_in(page: Page, site: Site, role: Role, *, unit: str = "", pin: st
     if pin:
         await page.fill("#employee_ref", pin)
     await page.click("form[action='/signin/dev'] button[type=submit]")
+
+
+UNLABELLED_CONTROLS = """() => Array.from(document.querySelectorAll('input, select, textarea'))
+  .filter(el => el.type !== 'hidden')
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+  .map(el => el.name || el.id)"""
+
+
+async def unlabelled_controls(page: Page) -> list[str]:
+    """Form controls without a label (WCAG 2.1 1.3.1, 3.3.2): there must be none."""
+    names: list[str] = await page.evaluate(UNLABELLED_CONTROLS)
+    return names
+
+
+async def snapshot(page: Page, name: str) -> None:
+    """With REHABFLOW_SCREENSHOTS=<dir> set, save the page for the README (docs/screenshots)."""
+    target = os.environ.get("REHABFLOW_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        await page.set_viewport_size({"width": 1100, "height": 800})
+        await page.screenshot(path=Path(target) / f"{name}.png", full_page=False)

@@ -20,7 +20,7 @@ from models.notification import DispatchRequest
 from store.contacts import add_unit_contact
 from tests.api_steps import meeting_outcome, violence
 from tests.outbox_support import RecordingSmtpHandler, dispatcher, free_port
-from tests.web.conftest import Site, sign_in
+from tests.web.conftest import Site, sign_in, snapshot, unlabelled_controls
 
 pytestmark = pytest.mark.own_temporal("module")
 
@@ -106,13 +106,17 @@ async def test_coordinator_sees_the_overdue_case_first_records_an_outcome_and_se
     await expect(rows).to_have_count(2)
     await expect(rows.nth(0)).to_have_attribute("data-case", overdue_case)
     await expect(rows.nth(0)).to_contain_text("Försenat")
+    await snapshot(page, "cases")
 
     # The meeting has not started yet: the workflow refuses, the page says why, in Swedish.
     await page.goto(f"{site.url}/cases/{on_time_case}")
     await expect(page.locator("#stage")).to_have_text("Gemensamt möte")
+    assert await unlabelled_controls(page) == []
     await fill_meeting_outcome(page)
     refusal = page.locator("[data-form-error=record_meeting_outcome]")
     await expect(refusal).to_contain_text("det gemensamma mötet har inte börjat än")
+    await refusal.scroll_into_view_if_needed()
+    await snapshot(page, "refused")
     await expect(page.locator("#stage")).to_have_text("Gemensamt möte")
 
     await time_skipping_env.sleep(timedelta(hours=2))
@@ -234,6 +238,7 @@ async def test_an_employee_withdraws_fk_consent_and_the_fk_officer_then_gets_404
     await expect(reads).to_contain_text("anna.koordinator")
     await expect(reads).to_contain_text("hela ärendet")
 
+    assert await unlabelled_controls(page) == []
     fk_row = page.locator("tr[data-party=fk]")
     await expect(fk_row).to_contain_text("givet")
     await fk_row.get_by_role("button", name="Återkalla samtycket för Försäkringskassan").click()
@@ -313,9 +318,14 @@ async def test_pages_are_swedish_by_default_and_english_by_choice_or_by_the_brow
     await page.goto(f"{site.url}/cases")
     await expect(page.locator("html")).to_have_attribute("lang", "sv")
     await expect(page.locator("h1")).to_have_text("Logga in")
+    assert await unlabelled_controls(page) == []
+    # Keyboard first: the first Tab reaches the link that skips to the content.
+    await page.keyboard.press("Tab")
+    await expect(page.locator(":focus")).to_have_text("Hoppa till innehållet")
     await sign_in(page, site, Role.COORDINATOR, unit=unit_code)
     await expect(page.locator("h1")).to_have_text("Ärenden")
     await expect(page.get_by_label("Steg")).to_be_visible()
+    assert await unlabelled_controls(page) == []
 
     await page.get_by_role("button", name="English").click()
     await expect(page.locator("html")).to_have_attribute("lang", "en")
@@ -334,3 +344,50 @@ async def test_pages_are_swedish_by_default_and_english_by_choice_or_by_the_brow
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     cookie = next(c for c in await page.context.cookies() if c["name"] == "rehabflow_session")
     assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+
+
+async def test_a_coordinator_sees_the_teams_coming_slots_seats_and_waiting_cases(
+    site: Site,
+    new_page: Any,
+    worker: Worker,
+    time_skipping_env: WorkflowEnvironment,
+    unit_code: str,
+) -> None:
+    today = (await time_skipping_env.get_current_time()).date()
+    team = await site.client.post(
+        "/api/v1/meeting-teams",
+        json={
+            "code": "JM-WEB",
+            "name": "Gemensamma möten norr",
+            "weekday": 2,
+            "starts_at": "09:00",
+            "meeting_minutes": 45,
+            "capacity": 4,
+            "anchor_on": str(today + timedelta(days=21)),
+            "lead_hours": 72,
+            "units": [unit_code],
+            "coordinators": ["koordinator@example.org"],
+        },
+        headers=site.token(Role.ADMIN),
+    )
+    assert team.status_code == 201, team.text
+    case_id = await refer(site, unit_code, PINS[5])
+
+    page: Page = await new_page()
+    await page.goto(f"{site.url}/teams")
+    await sign_in(page, site, Role.COORDINATOR, unit=unit_code)
+    await page.get_by_role("link", name="Gemensamma möten norr (JM-WEB)").click()
+    await expect(page.locator("h1")).to_contain_text("Gemensamma möten norr")
+    await expect(page.locator("#h-slots")).to_have_text("Kommande möten")
+    await expect(page.locator("main table tbody tr").first).to_contain_text("/ 4")
+    short = uuid.UUID(case_id).hex[:8].upper()
+    await expect(page.get_by_role("link", name=short)).to_be_visible()
+    await page.get_by_role("link", name=short).click()
+    await expect(page).to_have_url(f"{site.url}/cases/{case_id}")
+
+    manager: Page = await new_page()
+    await manager.goto(f"{site.url}/signin")
+    await sign_in(manager, site, Role.MANAGER, unit=unit_code)
+    refused = await manager.goto(f"{site.url}/teams/JM-WEB")
+    assert refused is not None and refused.status == 403
+    await expect(manager.locator(".error")).to_have_text("din roll får inte se mötesscheman")
