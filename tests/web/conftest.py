@@ -178,6 +178,5 @@ async def snapshot(page: Page, name: str) -> None:
     """With REHABFLOW_SCREENSHOTS=<dir> set, save the page for the README (docs/screenshots)."""
     target = os.environ.get("REHABFLOW_SCREENSHOTS")
     if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
         await page.set_viewport_size({"width": 1100, "height": 800})
         await page.screenshot(path=Path(target) / f"{name}.png", full_page=False)
