@@ -125,3 +125,12 @@ def _value(language: Language, value: str) -> str:
     if instant.tzinfo is None:
         return value
     return instant.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
+
+
+def requested_language(accept_language: str | None) -> Language | None:
+    """The language an API client asked for in `Accept-Language`, if any it names is ours.
+    Without one, machine clients keep the English reasons they were built against."""
+    if not accept_language:
+        return None
+    named = [as_language(part.split(";")[0]) for part in accept_language.split(",")]
+    return negotiate(None, accept_language) if any(named) else None

@@ -217,3 +217,23 @@ async def test_the_employee_sets_an_own_contact_kept_encrypted(
         (contact,) = list(await session.scalars(select(EmployeeContact)))
         assert b"anna@example.org" not in contact.address_encrypted
         assert contact.language == "en"
+
+
+async def test_api_reasons_follow_the_clients_accept_language(
+    api: httpx.AsyncClient, issuer: EmbeddedIssuer, unit_code: str
+) -> None:
+    coordinator = token(issuer, Role.COORDINATOR, units=[unit_code])
+    body = {"employee_ref": "19811218-9875", "unit_code": unit_code, "trigger": "manager_concern"}
+    swedish = await api.post(
+        "/api/v1/cases", json=body, headers=coordinator | {"Accept-Language": "sv-SE,sv;q=0.9"}
+    )
+    assert swedish.json()["detail"] == [
+        {"field": "employee_ref", "reason": "kontrollsiffran stämmer inte"}
+    ]
+    english = await api.post(
+        "/api/v1/cases", json=body, headers=coordinator | {"Accept-Language": "en"}
+    )
+    assert english.json()["detail"][0]["reason"] == "check digit does not match"
+    # A client that names no language of ours keeps the English reasons it was built on.
+    plain = await api.post("/api/v1/cases", json=body, headers=coordinator)
+    assert plain.json()["detail"][0]["reason"] == "check digit does not match"
