@@ -30,7 +30,7 @@ def _template_messages() -> set[str]:
 
 
 def _untranslated(messages: set[str]) -> list[str]:
-    catalog = translations("sv")._catalog  # type: ignore[attr-defined]  # gettext's own table
+    catalog = translations("sv")._catalog  # gettext's own table
     return sorted(m for m in messages if m not in catalog)
 
 
