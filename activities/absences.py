@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
@@ -14,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.administration import policy_of_unit
 from core.case_start import start_case
-from models.absence import CaseTriggerRequest, CaseTriggerResult
+from models.absence import CaseReferralResult, CaseTriggerRequest, CaseTriggerResult
 from models.actions import AbsenceNews
 from models.case import CaseInput, OpenCaseRecord, case_workflow_id
 from store.cases import insert_case, open_case_of
@@ -65,45 +66,99 @@ class CaseOpener:
         case_id = uuid.uuid5(
             _CASE_ID_NAMESPACE, f"{request.employee_pseudonym}:{request.trigger_key}"
         )
+        result = await self._open(
+            CaseInput(
+                case_id=case_id,
+                employee_pseudonym=request.employee_pseudonym,
+                unit_code=request.unit_code,
+                trigger=request.trigger,
+                # When the rule fired, the same for every attempt of this activity.
+                opened_at=activity.info().scheduled_time,
+                # The case dates its legal deadlines (FK notice, plan) from these.
+                sick_start=request.sick_start,
+                expected_end=request.expected_end,
+            )
+        )
+        if result.opened:
+            activity.logger.info(
+                "case opened by absence rule", extra={"rule": request.trigger.value}
+            )
+        return CaseTriggerResult(case_id=result.case_id, opened=result.opened)
+
+    @activity.defn
+    async def open_for_referral(self, request: CaseTriggerRequest) -> CaseReferralResult:
+        """A manual referral: open the case unless the employee already has one open.
+
+        Only the employee's monitor calls this, one opening at a time, so the check and the
+        opening cannot interleave with another referral or an absence rule.
+        """
+        assert request.case_id is not None and request.opened_at is not None
+        assert request.trigger is not None
+        async with self._sessionmaker() as session:
+            case = await open_case_of(session, request.employee_pseudonym)
+        if case is not None:
+            # The referral's own case (a retried request with the same Idempotency-Key)
+            # counts as opened by it; any other open case wins.
+            return CaseReferralResult(case_id=case.id, opened=case.id == request.case_id)
+        result = await self._open(
+            CaseInput(
+                case_id=request.case_id,
+                employee_pseudonym=request.employee_pseudonym,
+                unit_code=request.unit_code,
+                trigger=request.trigger,
+                opened_at=request.opened_at,
+            )
+        )
+        if result.opened:
+            activity.logger.info("case opened", extra={"trigger": request.trigger.value})
+        return result
+
+    async def _open(self, case_input: CaseInput) -> CaseReferralResult:
+        """Start the case's workflow and write its open row; the partial index has the last word."""
         async with self._sessionmaker() as session:
             # The case takes a snapshot of its unit's policy when it starts.
-            policy = await policy_of_unit(session, request.unit_code)
-        case_input = CaseInput(
-            case_id=case_id,
-            employee_pseudonym=request.employee_pseudonym,
-            unit_code=request.unit_code,
-            trigger=request.trigger,
-            # When the rule fired, the same for every attempt of this activity.
-            opened_at=activity.info().scheduled_time,
-            # The case dates its legal deadlines (FK notice, plan) from these.
-            sick_start=request.sick_start,
-            expected_end=request.expected_end,
-            policy=policy,
-        )
+            policy = await policy_of_unit(session, case_input.unit_code)
+        case_input = case_input.model_copy(update={"policy": policy})
         try:
             await start_case(self._client, case_input, self._task_queue)
         except WorkflowAlreadyStartedError:
-            pass  # a retry: the case runs, its row may still be missing
+            pass  # a retry: the case runs (or ran), its row may still be missing
         # The row goes in now, not when the case's own first activity runs, so that the next
         # trigger finds the case open. Waiting here for the case instead would hold an
         # activity slot that the case's activities need: a burst of openings starves.
         # (Written after the start: a row without a workflow would pass for an open case.)
-        async with self._sessionmaker.begin() as session:
-            await insert_case(
-                session,
-                OpenCaseRecord(
-                    case_id=case_id,
-                    workflow_id=case_workflow_id(case_id),
-                    employee_pseudonym=request.employee_pseudonym,
-                    unit_code=request.unit_code,
-                    trigger=request.trigger,
-                    opened_at=case_input.opened_at,
-                    policy_id=case_input.policy.policy_id,
-                    policy_version=case_input.policy.version,
-                ),
-            )
-        activity.logger.info("case opened by absence rule", extra={"rule": request.trigger.value})
-        return CaseTriggerResult(case_id=case_id, opened=True)
+        try:
+            async with self._sessionmaker.begin() as session:
+                await insert_case(
+                    session,
+                    OpenCaseRecord(
+                        case_id=case_input.case_id,
+                        workflow_id=case_workflow_id(case_input.case_id),
+                        employee_pseudonym=case_input.employee_pseudonym,
+                        unit_code=case_input.unit_code,
+                        trigger=case_input.trigger,
+                        opened_at=case_input.opened_at,
+                        policy_id=case_input.policy.policy_id,
+                        policy_version=case_input.policy.version,
+                    ),
+                )
+        except IntegrityError:
+            # Another open case got in by a path that bypassed the employee's monitor (an
+            # older API during a rolling upgrade): the index refused a second open case, so
+            # the workflow just started must not live on either.
+            async with self._sessionmaker() as session:
+                winner = await open_case_of(session, case_input.employee_pseudonym)
+            if winner is None or winner.id == case_input.case_id:
+                raise  # not the one-open-case index after all: retry
+            loser = self._client.get_workflow_handle(case_workflow_id(case_input.case_id))
+            try:
+                await loser.terminate(reason="the employee already has an open case")
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise  # NOT_FOUND: a retry, it was already stopped
+            activity.logger.warning("a second open case was refused by the record store")
+            return CaseReferralResult(case_id=winner.id, opened=False)
+        return CaseReferralResult(case_id=case_input.case_id, opened=True)
 
     async def _deliver_sick_leave(self, case: Case, request: CaseTriggerRequest) -> None:
         """Signal the sick leave to the open case, which applies it as the fitting action.

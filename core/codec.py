@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import dataclasses
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -17,13 +19,27 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
+    ActivitySerializationContext,
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
     PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+    WorkflowSerializationContext,
 )
 
 ENCODING_ENCRYPTED = b"binary/encrypted"
+# What a plain (unencrypted) payload becomes on decoding: no payload converter knows this
+# encoding, so a workflow refuses the update, drops the signal or fails the query that
+# carried it, and nothing a codec-less client sent can change a case.
+ENCODING_REFUSED = b"binary/refused-unencrypted"
 KEY_ID_METADATA = "encryption-key-id"
+# The id of the workflow a payload belongs to, in clear: pseudonymous (`case-<uuid>`), so the
+# codec server can check need-to-know before decrypting. It is authenticated as associated
+# data, so relabelling a payload makes it fail to decrypt.
+WORKFLOW_ID_METADATA = "rehabflow-workflow-id"
+
+log = logging.getLogger(__name__)
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # the AES-GCM standard nonce; random per message is safe well below 2**32 uses
 
@@ -94,37 +110,60 @@ def _decode_key(key_id: str, encoded: str) -> bytes:
         raise ValueError(f"key {key_id!r} is not valid base64url") from None
 
 
-class EncryptionCodec(PayloadCodec):
-    """Encrypts whole payloads (data and metadata) so history holds no readable values."""
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
+    """Encrypts whole payloads (data and metadata) so history holds no readable values.
 
-    def __init__(self, key_ring: KeyRing) -> None:
+    Payloads are labelled with the id of the workflow they belong to when the SDK tells the
+    codec (its serialization context); payloads that arrive unencrypted are refused.
+    """
+
+    def __init__(self, key_ring: KeyRing, *, workflow_id: str | None = None) -> None:
         super().__init__()
         self._active_key_id = key_ring.active_key_id
         self._ciphers = {key_id: AESGCM(key) for key_id, key in key_ring.keys.items()}
+        self._workflow_id = workflow_id
+
+    def with_context(self, context: SerializationContext) -> EncryptionCodec:
+        workflow_id = (
+            context.workflow_id
+            if isinstance(context, WorkflowSerializationContext | ActivitySerializationContext)
+            else None
+        )
+        if workflow_id == self._workflow_id:
+            return self
+        labelled = copy.copy(self)  # shares the ciphers; only the label differs
+        labelled._workflow_id = workflow_id
+        return labelled
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         # Encryption is unconditional: DESIGN requires every payload to be encrypted.
         return [self._encrypt(payload) for payload in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        # Payloads that were never encrypted (e.g. input typed into the UI or CLI without the
-        # codec) pass through; they hold nothing secret. Anything marked encrypted must decrypt.
-        return [
-            self._decrypt(p) if p.metadata.get("encoding") == ENCODING_ENCRYPTED else p
-            for p in payloads
-        ]
+        return [self._decode_one(p) for p in payloads]
+
+    def _decode_one(self, payload: Payload) -> Payload:
+        if payload.metadata.get("encoding") == ENCODING_ENCRYPTED:
+            return self._decrypt(payload)
+        # A plain payload was sent by a client without the codec (the CLI or the UI typed
+        # straight at Temporal): it bypassed login, roles and the audit. Fail closed.
+        log.warning(
+            "refused an unencrypted payload: a client without the codec tried to send input",
+            extra={"workflow_id": self._workflow_id},
+        )
+        return Payload(metadata={"encoding": ENCODING_REFUSED})
 
     def _encrypt(self, payload: Payload) -> Payload:
         key_id = self._active_key_id.encode()
+        metadata = {"encoding": ENCODING_ENCRYPTED, KEY_ID_METADATA: key_id}
+        if self._workflow_id:
+            metadata[WORKFLOW_ID_METADATA] = self._workflow_id.encode()
         nonce = os.urandom(NONCE_BYTES)
-        # The key id is associated data, so relabelling a payload with another key id fails.
+        # Key id and label are associated data: relabelling a payload makes it fail.
         ciphertext = self._ciphers[self._active_key_id].encrypt(
-            nonce, payload.SerializeToString(), key_id
+            nonce, payload.SerializeToString(), _associated_data(metadata)
         )
-        return Payload(
-            metadata={"encoding": ENCODING_ENCRYPTED, KEY_ID_METADATA: key_id},
-            data=nonce + ciphertext,
-        )
+        return Payload(metadata=metadata, data=nonce + ciphertext)
 
     def _decrypt(self, payload: Payload) -> Payload:
         key_id_bytes = payload.metadata.get(KEY_ID_METADATA)
@@ -138,12 +177,25 @@ class EncryptionCodec(PayloadCodec):
         if len(nonce) < NONCE_BYTES:
             raise DecryptionError(f"payload under key {key_id!r} is truncated")
         try:
-            plaintext = cipher.decrypt(nonce, ciphertext, key_id_bytes)
+            plaintext = cipher.decrypt(nonce, ciphertext, _associated_data(payload.metadata))
         except InvalidTag:
             raise DecryptionError(
                 f"payload under key {key_id!r} failed authentication (tampered or corrupt)"
             ) from None
         return Payload.FromString(plaintext)
+
+
+def payload_workflow_id(payload: Payload) -> str | None:
+    """The workflow an encrypted payload says it belongs to (authenticated on decryption)."""
+    label = payload.metadata.get(WORKFLOW_ID_METADATA)
+    return label.decode(errors="replace") if label else None
+
+
+def _associated_data(metadata: Mapping[str, bytes]) -> bytes:
+    key_id = metadata[KEY_ID_METADATA]
+    label = metadata.get(WORKFLOW_ID_METADATA)
+    # Payloads from before labelling used the key id alone; they still decrypt.
+    return key_id if not label else key_id + b"\x00" + label
 
 
 def build_data_converter(key_ring: KeyRing | None) -> DataConverter:
@@ -159,23 +211,15 @@ def build_data_converter(key_ring: KeyRing | None) -> DataConverter:
     )
 
 
-async def decode_payloads_json(codec: PayloadCodec, body: dict[str, Any]) -> dict[str, Any]:
-    """Temporal UI remote-codec `/decode`: `{"payloads": [{metadata, data}]}` both ways.
+def payloads_from_json(body: dict[str, Any]) -> list[Payload]:
+    """The remote-codec body `{"payloads": [{metadata, data}]}` (protobuf JSON) as payloads.
 
-    Raises `google.protobuf.json_format.ParseError` for a malformed body and
-    `DecryptionError` for a payload that cannot be decrypted.
+    Raises `google.protobuf.json_format.ParseError` for a malformed body.
     """
-    payloads = json_format.ParseDict(body, Payloads())
-    return _payloads_to_json(await codec.decode(payloads.payloads))
+    return list(json_format.ParseDict(body, Payloads()).payloads)
 
 
-async def encode_payloads_json(codec: PayloadCodec, body: dict[str, Any]) -> dict[str, Any]:
-    """Temporal UI remote-codec `/encode`, the inverse of `decode_payloads_json`."""
-    payloads = json_format.ParseDict(body, Payloads())
-    return _payloads_to_json(await codec.encode(payloads.payloads))
-
-
-def _payloads_to_json(payloads: Sequence[Payload]) -> dict[str, Any]:
+def payloads_to_json(payloads: Sequence[Payload]) -> dict[str, Any]:
     result = json_format.MessageToDict(Payloads(payloads=payloads))
     # MessageToDict drops an empty list, but the UI expects the key to be present.
     result.setdefault("payloads", [])

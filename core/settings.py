@@ -51,6 +51,9 @@ class ApiSettings(BaseModel):
     # Browser origins allowed to call the codec server; empty means the embedded
     # Temporal UI (http://127.0.0.1:<ui_port> and http://localhost:<ui_port>).
     codec_cors_origins: list[str] = Field(default_factory=list)
+    # How long an action waits for the case's workflow to answer before the API gives up
+    # with 504; the action may still complete, and a retry says so.
+    update_timeout_s: float = Field(default=30.0, gt=0)
 
 
 # Asymmetric signatures only: "none" and shared-secret HMAC algorithms are never accepted.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -73,10 +73,30 @@ class CaseTriggerRequest(_Frozen):
     # The latest spell of the period: after a return to work, the new sick leave's start.
     spell_start: date | None = None
     expected_end: date | None = None
+    # A manual referral names the case id and the moment it was made.
+    case_id: UUID | None = None
+    opened_at: datetime | None = None
 
 
 class CaseTriggerResult(_Frozen):
     case_id: UUID | None
+    opened: bool
+
+
+class CaseReferral(_Frozen):
+    """A manual referral, decided by the employee's monitor: the one writer of open cases."""
+
+    # The id the new case gets: derived from the caller's Idempotency-Key when given, so a
+    # retried referral finds the case it opened instead of being told there is one.
+    case_id: UUID
+    unit_code: str
+    trigger: CaseTrigger
+    opened_at: datetime
+
+
+class CaseReferralResult(_Frozen):
+    # The new case, or the employee's open case that the referral lost to.
+    case_id: UUID
     opened: bool
 
 

@@ -455,7 +455,8 @@ class CodecPayload(BaseModel):
 
 
 class CodecPayloads(BaseModel):
-    payloads: list[CodecPayload]
+    # The CLI sends `{}` for a query without arguments.
+    payloads: list[CodecPayload] = Field(default_factory=list)
 
 
 # ---------------------------------------------------------------- errors and health
@@ -472,6 +473,13 @@ class ValidationProblem(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class CaseConflict(Problem):
+    """409 on a referral: the employee already has an open case."""
+
+    # The open case, when the caller may see it (else absent: existence is all it learns).
+    case_id: UUID | None = None
 
 
 class Readiness(BaseModel):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, false, func, nulls_last, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.meetings import TEAM_WORKFLOW_PREFIX
+from models.notification import DISPATCHER_WORKFLOW_ID
 from store.schema import (
     AgreedNextStepRow,
     Case,
@@ -198,3 +200,37 @@ async def deadlines_of(session: AsyncSession, case_id: uuid.UUID) -> Sequence[Ca
         .order_by(CaseDeadline.due_on, CaseDeadline.kind)
     )
     return rows.all()
+
+
+@dataclass(frozen=True)
+class PayloadOwner:
+    """Whom a Temporal payload is about, from the workflow id it is labelled with."""
+
+    case_id: uuid.UUID | None = None  # a case's own workflow, or one of its children
+    employee_unit: str | None = None  # an employee's absence monitor: sick-leave data
+    operations: bool = False  # a meeting team or the dispatcher: slots and ids, no case content
+
+
+async def payload_owner(session: AsyncSession, workflow_id: str) -> PayloadOwner:
+    """Resolve a payload's workflow id to its case (cases, interventions, requests) or employee."""
+    for column, owner_workflow in (
+        (Case.id, Case.workflow_id),
+        (CaseIntervention.case_id, CaseIntervention.workflow_id),
+        (CaseInformationRequest.case_id, CaseInformationRequest.workflow_id),
+    ):
+        case_id = await session.scalar(select(column).where(owner_workflow == workflow_id))
+        if case_id is not None:
+            return PayloadOwner(case_id=case_id)
+    if workflow_id.startswith((TEAM_WORKFLOW_PREFIX, DISPATCHER_WORKFLOW_ID)):
+        return PayloadOwner(operations=True)
+    prefix = "absence-"
+    if workflow_id.startswith(prefix):
+        try:
+            pseudonym = uuid.UUID(workflow_id.removeprefix(prefix))
+        except ValueError:
+            return PayloadOwner()
+        unit = await session.scalar(
+            select(Employee.unit_code).where(Employee.pseudonym == pseudonym)
+        )
+        return PayloadOwner(employee_unit=unit)
+    return PayloadOwner()

@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -75,6 +76,16 @@ class Case(Base):
     """The projection of a case workflow that the API lists and filters."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        # One open case per employee, whatever path opens it: the backstop behind the
+        # employee's absence monitor, which decides every opening one at a time.
+        Index(
+            "uq_cases_one_open_per_employee",
+            "employee_pseudonym",
+            unique=True,
+            postgresql_where=text("closed_at IS NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     workflow_id: Mapped[str] = mapped_column(String(64), unique=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -13,6 +14,8 @@ with workflow.unsafe.imports_passed_through():
     from models.absence import (
         AbsenceBatch,
         AbsenceRecord,
+        CaseReferral,
+        CaseReferralResult,
         CaseTriggerRequest,
         MonitorInput,
         MonitorView,
@@ -61,10 +64,32 @@ class AbsenceMonitorWorkflow:
         self._batches = 0
         self._firing = False
         self._policy: Policy = get_policy(self._state.policy_id, self._state.policy_version)
+        # Cases are opened (by a rule or by a referral) one at a time: the monitor is the
+        # employee's single writer, so two openings can never both find no open case.
+        self._opening = asyncio.Lock()
 
     @workflow.signal
     def record_absences(self, batch: AbsenceBatch) -> None:
         self._inbox.append(batch)
+
+    @workflow.update
+    async def open_case(self, referral: CaseReferral) -> CaseReferralResult:
+        """Open a case on a manual referral, unless the employee has one open: then that one."""
+        async with self._opening:
+            return await workflow.execute_activity_method(
+                CaseOpener.open_for_referral,
+                CaseTriggerRequest(
+                    employee_pseudonym=self._state.employee_pseudonym,
+                    unit_code=referral.unit_code,
+                    trigger=referral.trigger,
+                    trigger_key=f"referral:{referral.case_id}",
+                    observed_on=local_date(referral.opened_at),
+                    case_id=referral.case_id,
+                    opened_at=referral.opened_at,
+                ),
+                start_to_close_timeout=CASE_OPENER_TIMEOUT,
+                retry_policy=CASE_OPENER_RETRY,
+            )
 
     @workflow.query
     def summary(self) -> MonitorView:
@@ -223,24 +248,28 @@ class AbsenceMonitorWorkflow:
     async def _fire(self, due: _Due) -> None:
         self._firing = True
         try:
-            await workflow.execute_activity_method(
-                CaseOpener.open_or_deliver,
-                CaseTriggerRequest(
-                    employee_pseudonym=self._state.employee_pseudonym,
-                    unit_code=self._state.unit_code,
-                    trigger=due.trigger,
-                    trigger_key=due.key,
-                    observed_on=due.on,
-                    sick_start=due.period.start,
-                    spell_start=due.period.spells[-1].start,
-                    expected_end=self._state.expected_end,
-                ),
-                start_to_close_timeout=CASE_OPENER_TIMEOUT,
-                retry_policy=CASE_OPENER_RETRY,
-            )
+            async with self._opening:
+                await self._open_or_deliver(due)
         finally:
             self._firing = False
         self._state.fired.append(due.key)
+
+    async def _open_or_deliver(self, due: _Due) -> None:
+        await workflow.execute_activity_method(
+            CaseOpener.open_or_deliver,
+            CaseTriggerRequest(
+                employee_pseudonym=self._state.employee_pseudonym,
+                unit_code=self._state.unit_code,
+                trigger=due.trigger,
+                trigger_key=due.key,
+                observed_on=due.on,
+                sick_start=due.period.start,
+                spell_start=due.period.spells[-1].start,
+                expected_end=self._state.expected_end,
+            ),
+            start_to_close_timeout=CASE_OPENER_TIMEOUT,
+            retry_policy=CASE_OPENER_RETRY,
+        )
 
     def _prune(self) -> None:
         """Forget what no rule can look at again: periods that ended over a window ago."""

@@ -12,6 +12,7 @@ here: `expose` builds endpoints whose body type is a runtime value FastAPI must 
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -130,7 +131,10 @@ async def execute_case_action(
     handle = context.temporal.get_workflow_handle(case.workflow_id)
     try:
         result = await handle.execute_update(
-            action.update, update_input, result_type=CaseActionResult
+            action.update,
+            update_input,
+            result_type=CaseActionResult,
+            rpc_timeout=timedelta(seconds=context.settings.api.update_timeout_s),
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Query, status
-from temporalio.service import RPCError
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 
 from api.access import (
     CASE_READERS,
@@ -33,10 +34,10 @@ from api.deps import (
     require_roles,
 )
 from api.errors import FieldRejected
-from core.administration import policy_of_unit
-from core.case_start import WAIT_UNTIL_RECORDED, start_case
 from core.identity import InvalidPersonalIdentityNumber, parse_personnummer
+from models.absence import CaseReferral, MonitorInput, MonitorState, monitor_workflow_id
 from models.api import (
+    CaseConflict,
     CaseCreated,
     CaseDeadlines,
     CasePage,
@@ -50,20 +51,18 @@ from models.api import (
     UnitCode,
     ValidationProblem,
 )
-from models.case import CaseInput, CaseTrigger, Stage
+from models.case import CaseTrigger, Stage, case_workflow_id
 from store import case_queries
 from store import cases as case_store
 from store import contacts as contact_store
 from store.audit import record_access
 from store.employees import pseudonym_for
+from workflows.absence_monitor import AbsenceMonitorWorkflow
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 log = structlog.get_logger(__name__)
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-# How long a referral waits for the worker to record the case before answering anyway.
-_RECORD_WAIT_S = 10.0
-
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No valid bearer token"},
     403: {"model": Problem, "description": "The caller's role may not do this"},
@@ -93,7 +92,10 @@ Reader = Annotated[Caller, Depends(require_roles("case.read", *CASE_READERS))]
     ),
     responses={
         **_AUTH_RESPONSES,
-        409: {"model": Problem, "description": "The employee already has an open case"},
+        409: {
+            "model": CaseConflict,
+            "description": "The employee already has an open case (its id, if yours to see)",
+        },
         422: {"model": ValidationProblem, "description": "A field was rejected"},
     },
 )
@@ -105,7 +107,17 @@ async def create_case(
     identity: IdentityDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-) -> CaseCreated:
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=8,
+            max_length=128,
+            pattern=r"^[A-Za-z0-9._:-]+$",
+            description="Makes the referral safe to retry: the same key (from the same caller, "
+            "for the same request) answers with the same case and never opens a second one.",
+        ),
+    ] = None,
+) -> CaseCreated | JSONResponse:
     try:
         pin = parse_personnummer(body.employee_ref, today=datetime.now(STOCKHOLM).date())
     except InvalidPersonalIdentityNumber as exc:
@@ -127,34 +139,74 @@ async def create_case(
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the unit is not one of yours")
 
     pseudonym = await pseudonym_for(session, identity, pin, body.unit_code)
-    # The case takes a snapshot of its unit's policy when it starts.
-    policy = await policy_of_unit(session, body.unit_code)
-    if await case_store.open_case_of(session, pseudonym) is not None:
-        await session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, "the employee already has an open case")
+    case_id = _referral_case_id(caller, idempotency_key, pseudonym, body)
+    open_case = await case_store.open_case_of(session, pseudonym)
     await session.commit()
+    if open_case is not None and open_case.id != case_id:
+        return await _conflict(session, caller, open_case.id)
 
-    case_id = uuid.uuid4()
-    handle = await start_case(
-        temporal,
-        CaseInput(
+    # The employee's monitor is the single writer of open cases: it decides this referral
+    # and every absence rule one at a time, so concurrent referrals cannot both open one.
+    monitor = WithStartWorkflowOperation(
+        AbsenceMonitorWorkflow.run,
+        MonitorInput(state=MonitorState(employee_pseudonym=pseudonym, unit_code=body.unit_code)),
+        id=monitor_workflow_id(pseudonym),
+        task_queue=settings.temporal.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary="Absence monitor",
+    )
+    decided = await temporal.execute_update_with_start_workflow(
+        AbsenceMonitorWorkflow.open_case,
+        CaseReferral(
             case_id=case_id,
-            employee_pseudonym=pseudonym,
             unit_code=body.unit_code,
             trigger=body.trigger,
             opened_at=datetime.now(UTC),
-            policy=policy,
         ),
-        settings.temporal.task_queue,
+        start_workflow_operation=monitor,
+        rpc_timeout=timedelta(seconds=settings.api.update_timeout_s),
     )
-    try:
-        # The record store is written by the workflow's first activity; waiting for it
-        # means a GET right after this POST finds the case.
-        await asyncio.wait_for(handle.execute_update(WAIT_UNTIL_RECORDED), _RECORD_WAIT_S)
-    except (TimeoutError, RPCError):
-        log.warning("case started but not yet recorded", workflow_id=handle.id)
-    log.info("case opened", workflow_id=handle.id, trigger=body.trigger.value)
+    if not decided.opened:
+        return await _conflict(session, caller, decided.case_id)
+    log.info("case opened", workflow_id=case_workflow_id(case_id), trigger=body.trigger.value)
     return CaseCreated(case_id=case_id, stage=Stage.IDENTIFIED)
+
+
+# Ids of cases opened under an Idempotency-Key derive from it, the caller and the request.
+_IDEMPOTENT_CASE_IDS = uuid.UUID("c0b5d3a4-1f2e-4b8a-9e61-3d7a5c2f9b10")
+
+
+def _referral_case_id(
+    caller: Caller, idempotency_key: str | None, pseudonym: uuid.UUID, body: CreateCaseRequest
+) -> uuid.UUID:
+    """A new id; the same one for a retry under the same Idempotency-Key and request."""
+    if idempotency_key is None:
+        return uuid.uuid4()
+    return uuid.uuid5(
+        _IDEMPOTENT_CASE_IDS,
+        "\x00".join(
+            (
+                caller.subject,
+                idempotency_key,
+                str(pseudonym),
+                body.unit_code,
+                body.trigger.value,
+            )
+        ),
+    )
+
+
+async def _conflict(session: SessionDep, caller: Caller, open_case: uuid.UUID) -> JSONResponse:
+    # The open case's id goes to callers who may see it; others learn only that it exists.
+    visible = await case_queries.visible_case(session, scope_for(caller), open_case)
+    await session.commit()
+    return JSONResponse(
+        status_code=status.HTTP_409_CONFLICT,
+        content=CaseConflict(
+            detail="the employee already has an open case",
+            case_id=open_case if visible is not None else None,
+        ).model_dump(mode="json", exclude_none=True),
+    )
 
 
 @router.get(

@@ -10,11 +10,13 @@ from typing import Any
 
 import google.protobuf.empty_pb2
 from temporalio.api.testservice.v1 import SleepRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 
 from models.absence import (
     AbsenceBatch,
     AbsenceRecord,
+    CaseReferral,
     MonitorInput,
     MonitorState,
     monitor_workflow_id,
@@ -77,6 +79,8 @@ HISTORY_PAYLOAD_KEYS = "histories:cmVoYWJmbG93LWhpc3RvcnktZml4dHVyZS1rZXktMzI="
 HISTORY_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000e1")
 # An employee of their own for the monitor that tells an open case (one case per employee).
 RELAPSING_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000e2")
+# And one whose monitor decides manual referrals.
+REFERRED_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000e3")
 
 # Each scenario returns a workflow id; the latest run's history is saved. Scenarios share one
 # time-skipping server, so none may leave a workflow with timers running.
@@ -398,6 +402,38 @@ async def absence_monitor_opens_case(client: Client, task_queue: str, unit_code:
 
 
 SCENARIOS["absence_monitor_opens_case"] = absence_monitor_opens_case
+
+
+async def absence_monitor_decides_referrals(client: Client, task_queue: str, unit_code: str) -> str:
+    """Two referrals reach the employee's monitor: the first opens a case, the second loses."""
+    monitor = WithStartWorkflowOperation(
+        AbsenceMonitorWorkflow.run,
+        MonitorInput(state=MonitorState(employee_pseudonym=REFERRED_EMPLOYEE, unit_code=unit_code)),
+        id=monitor_workflow_id(REFERRED_EMPLOYEE),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    referral = CaseReferral(
+        case_id=uuid.UUID("00000000-0000-4000-8000-00000000ca5e"),
+        unit_code=unit_code,
+        trigger=CaseTrigger.MANAGER_CONCERN,
+        opened_at=await _now(client),
+    )
+    first = await client.execute_update_with_start_workflow(
+        AbsenceMonitorWorkflow.open_case, referral, start_workflow_operation=monitor
+    )
+    handle = client.get_workflow_handle_for(
+        AbsenceMonitorWorkflow.run, monitor_workflow_id(REFERRED_EMPLOYEE)
+    )
+    second = await handle.execute_update(
+        AbsenceMonitorWorkflow.open_case,
+        referral.model_copy(update={"case_id": uuid.UUID("00000000-0000-4000-8000-00000000ca5f")}),
+    )
+    assert first.opened and not second.opened and second.case_id == first.case_id
+    return handle.id
+
+
+SCENARIOS["absence_monitor_decides_referrals"] = absence_monitor_decides_referrals
 
 
 # ---------------------------------------------------------------- information requests (issue 7)

@@ -8,16 +8,19 @@ import pytest
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
+from temporalio.converter import WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 
 from core.codec import (
     KEY_ID_METADATA,
+    WORKFLOW_ID_METADATA,
     DecryptionError,
     EncryptionCodec,
     KeyRing,
     build_data_converter,
-    decode_payloads_json,
-    encode_payloads_json,
+    payload_workflow_id,
+    payloads_from_json,
+    payloads_to_json,
 )
 
 CANARY = "CANARY-depression-190101-1234"
@@ -104,12 +107,37 @@ async def test_encrypted_payload_without_key_id_fails_closed() -> None:
         await converter.decode([stripped], [str])
 
 
-async def test_plaintext_payload_passes_through_decode() -> None:
-    [plain] = await build_data_converter(None).encode([{"stage": "screening"}])
+async def test_a_plaintext_payload_is_refused_not_read(caplog: pytest.LogCaptureFixture) -> None:
+    # What a client without the codec sends (`temporal workflow update ... --input '{}'`).
+    [plain] = await build_data_converter(None).encode([{"outcome": "other"}])
 
-    decoded = await build_data_converter(_ring("k1")).decode([plain], [dict])
+    with pytest.raises(Exception, match="refused-unencrypted"):
+        await build_data_converter(_ring("k1")).decode([plain], [dict])
+    assert "refused an unencrypted payload" in caplog.text
 
-    assert decoded == [{"stage": "screening"}]
+
+async def test_payloads_are_labelled_with_their_workflow_when_the_sdk_says_which() -> None:
+    codec = EncryptionCodec(_ring("k1")).with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id="case-123")
+    )
+
+    [payload] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"1")])
+
+    assert payload_workflow_id(payload) == "case-123"
+    assert await codec.decode([payload]) == [
+        Payload(metadata={"encoding": b"json/plain"}, data=b"1")
+    ]
+
+
+async def test_relabelling_a_payload_for_another_workflow_is_detected() -> None:
+    codec = EncryptionCodec(_ring("k1")).with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id="case-of-unit-b")
+    )
+    [payload] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"1")])
+    payload.metadata[WORKFLOW_ID_METADATA] = b"case-of-unit-a"
+
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        await codec.decode([payload])
 
 
 async def test_failure_message_and_stack_trace_are_encrypted() -> None:
@@ -211,8 +239,8 @@ async def test_codec_server_json_round_trip_hides_and_restores_payloads() -> Non
         ]
     }
 
-    encoded = await encode_payloads_json(codec, body)
-    decoded = await decode_payloads_json(codec, encoded)
+    encoded = payloads_to_json(await codec.encode(payloads_from_json(body)))
+    decoded = payloads_to_json(await codec.decode(payloads_from_json(encoded)))
 
     [encoded_payload] = encoded["payloads"]
     assert base64.b64decode(encoded_payload["metadata"]["encoding"]) == b"binary/encrypted"
@@ -223,4 +251,4 @@ async def test_codec_server_json_round_trip_hides_and_restores_payloads() -> Non
 async def test_codec_server_returns_empty_list_for_no_payloads() -> None:
     codec = EncryptionCodec(_ring("k1"))
 
-    assert await decode_payloads_json(codec, {"payloads": []}) == {"payloads": []}
+    assert payloads_to_json(await codec.decode(payloads_from_json({}))) == {"payloads": []}

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.async_api import Page, expect
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
@@ -18,7 +19,9 @@ from channels.smtp import SmtpChannel, SmtpSettings
 from models.api import Role
 from models.notification import DispatchRequest
 from store.contacts import add_unit_contact
+from store.schema import Notification
 from tests.api_steps import meeting_outcome, violence
+from tests.case_steps import eventually
 from tests.outbox_support import RecordingSmtpHandler, dispatcher, free_port
 from tests.web.conftest import Site, sign_in, snapshot, unlabelled_controls
 
@@ -277,6 +280,20 @@ async def test_the_link_in_a_delivered_email_opens_the_case_after_sign_in_in_swe
                 language="en",
             )
         case_id = await refer(site, unit_code, PINS[4])
+
+        async def opened_notices() -> list[str]:
+            async with sessionmaker() as session:
+                return list(
+                    await session.scalars(
+                        select(Notification.notification_type).where(
+                            Notification.case_id == uuid.UUID(case_id),
+                            Notification.notification_type == "manager_case_opened",
+                        )
+                    )
+                )
+
+        # The case's first activity writes its notices just after the referral is answered.
+        await eventually(opened_notices, lambda found: len(found) == 2)
         smtp = SmtpChannel(
             SmtpSettings(
                 host="127.0.0.1",
