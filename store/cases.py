@@ -26,6 +26,11 @@ async def unit_exists(session: AsyncSession, code: str) -> bool:
     return await session.get(Unit, code) is not None
 
 
+async def unit_is_active(session: AsyncSession, code: str) -> bool:
+    """A deactivated unit takes no new referrals; its open cases go on."""
+    return bool(await session.scalar(select(Unit.active).where(Unit.code == code)))
+
+
 async def insert_case(session: AsyncSession, record: OpenCaseRecord) -> None:
     """The case's row at `identified`; nothing happens when it is already there."""
     await session.execute(

@@ -53,7 +53,7 @@ class Unit(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # The policy a new case of this unit takes a snapshot of (models.policy.POLICIES).
     policy_id: Mapped[str] = mapped_column(String(32), server_default="se-default")
-    # A deactivated unit opens no new cases; its cases and history stay.
+    # A deactivated unit takes no new referrals; its cases and history stay.
     active: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 

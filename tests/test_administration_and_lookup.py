@@ -57,6 +57,15 @@ async def test_an_administrator_manages_units_and_contacts_and_only_an_administr
         headers=admin,
     )
     assert changed.json()["name"] == "Hjemmetjeneste nord" and not changed.json()["active"]
+    referral = await api.post(
+        "/api/v1/cases",
+        json={"employee_ref": PIN, "unit_code": "OSLO-1", "trigger": "manager_concern"},
+        headers=token(issuer, Role.COORDINATOR, units=["OSLO-1"]),
+    )
+    assert referral.status_code == 422
+    assert (
+        referral.json()["detail"][0]["reason"] == "the unit is deactivated and takes no new cases"
+    )
     listed = await api.get("/api/v1/units", headers=admin)
     assert [u["code"] for u in listed.json()] == ["OSLO-1"]
 

@@ -36,6 +36,7 @@ from api.auth import ALL_UNITS, Caller, EmbeddedIssuer
 from api.deps import audit_refusal, get_context
 from api.errors import FieldRejected
 from api.routers.case_actions import CaseAction, execute_case_action
+from api.routers.meeting_teams import _view as team_view  # the API's own query of a team
 from core.i18n import LANGUAGES, Language, gettext, negotiate, translate_reason, translations
 from core.identity import InvalidPersonalIdentityNumber, parse_personnummer
 from models.api import Role
@@ -552,8 +553,6 @@ async def team_page(request: Request, code: str, caller: PageCaller) -> Response
         team = await get_team(session, code)
     if team is None or not _team_is_callers(caller, team.units):
         return render(request, "not_found.html", caller=caller, status_code=404)
-    from api.routers.meeting_teams import _view as team_view  # the API's one query path
-
     view = await team_view(context.temporal, code)
     return render(
         request,

@@ -124,6 +124,8 @@ async def create_case(
         raise FieldRejected("employee_ref", exc.reason) from None
     if not await case_store.unit_exists(session, body.unit_code):
         raise FieldRejected("unit_code", "no unit with this code is registered")
+    if not await case_store.unit_is_active(session, body.unit_code):
+        raise FieldRejected("unit_code", "the unit is deactivated and takes no new cases")
     if caller.role is Role.EMPLOYEE:
         # Only oneself, and only a self-referral; the number must already be this
         # employee's (compared by lookup hash, nothing is created on a mismatch).
@@ -299,6 +301,10 @@ async def _refuse_not_visible(
     raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
 
 
+_REJECTED: dict[int | str, dict[str, Any]] = {
+    422: {"model": ValidationProblem, "description": "A field was rejected"}
+}
+
 DeadlineReader = Annotated[
     Caller,
     Depends(require_roles("deadlines.read", Role.COORDINATOR, Role.MANAGER, Role.EMPLOYEE)),
@@ -314,7 +320,7 @@ ContactSetter = Annotated[
     response_model=CaseDeadlines,
     summary="Every deadline of the case: kind, due date, status (pending, due, overdue, met)",
     description="Coordinators and managers of the case's unit, and the employee.",
-    responses={**_AUTH_RESPONSES, **_NOT_VISIBLE},
+    responses={**_AUTH_RESPONSES, **_NOT_VISIBLE, **_REJECTED},
 )
 async def get_deadlines(
     case_id: uuid.UUID, caller: DeadlineReader, context: ContextDep, session: SessionDep
@@ -383,7 +389,7 @@ async def find_case(
         "The coordinator of the case's unit, or the employee for the own case. The address "
         "is encrypted in the record store and never returned by the API."
     ),
-    responses={**_AUTH_RESPONSES, **_NOT_VISIBLE},
+    responses={**_AUTH_RESPONSES, **_NOT_VISIBLE, **_REJECTED},
 )
 async def set_employee_contact(
     case_id: uuid.UUID,
