@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +40,8 @@ from models.api import (
 )
 from models.case import CaseTrigger, ConsentParty, Stage
 from models.case import Track as TrackName
+from models.case import events as event_kinds
+from models.case.events import SENSITIVE_TRACKS, VISIBLE_TRACKS, Track
 from store import case_queries
 from store.audit import record_access
 from store.case_queries import CaseScope
@@ -349,93 +350,9 @@ async def _record(session: AsyncSession, caller: Caller, case_id: uuid.UUID, wha
 # ---------------------------------------------------------------- timeline, per audience
 
 
-class Track(StrEnum):
-    GENERAL = "general"
-    CONSENT = "consent"
-    MEETING = "meeting"
-    SICK_LEAVE = "sick_leave"
-    PLAN = "plan"
-    WORK = "work"
-    MEDICAL = "medical"
-    SOCIAL = "social"
-    SCREENING = "screening"
-    VIOLENCE = "violence"
-    # Information requests to healthcare: coordinator only.
-    HEALTHCARE = "healthcare"
-    # A step no rule knows yet: coordinator only, until someone decides otherwise.
-    RESTRICTED = "restricted"
-
-
-_GENERAL_KINDS = frozenset(
-    {"case_opened", "case_closed", "case_reopened", "stage_changed", "relapse_recorded"}
-)
-_PREFIXES: tuple[tuple[str, Track], ...] = (
-    ("violence", Track.VIOLENCE),
-    ("screening", Track.SCREENING),
-    ("medical", Track.MEDICAL),
-    ("social", Track.SOCIAL),
-    ("consent", Track.CONSENT),
-    ("joint_meeting", Track.MEETING),
-    ("meeting", Track.MEETING),
-    ("sick_leave", Track.SICK_LEAVE),
-    ("plan", Track.PLAN),
-    ("return_to_work", Track.WORK),
-    ("work", Track.WORK),
-)
-# An information request's steps belong to the track of the party asked (INFORMATION_PARTIES).
-_INFORMATION_KIND_PREFIX = "information_"
-_INFORMATION_TRACK = {
-    ConsentParty.HEALTHCARE.value: Track.HEALTHCARE,
-    ConsentParty.FHV.value: Track.MEDICAL,
-    ConsentParty.SOCIAL_SERVICES.value: Track.SOCIAL,
-    ConsentParty.ARBETSFORMEDLINGEN.value: Track.WORK,
-}
-_TRACK_DETAIL = {
-    "medical": Track.MEDICAL,
-    "social": Track.SOCIAL,
-    "work": Track.WORK,
-    "work_oriented": Track.WORK,
-}
-
-VISIBLE_TRACKS: dict[Role, frozenset[Track]] = {
-    Role.COORDINATOR: frozenset(Track),
-    Role.MANAGER: frozenset(
-        {Track.GENERAL, Track.MEETING, Track.SICK_LEAVE, Track.PLAN, Track.WORK}
-    ),
-    Role.EMPLOYEE: frozenset(
-        {Track.GENERAL, Track.CONSENT, Track.MEETING, Track.SICK_LEAVE, Track.PLAN, Track.WORK}
-    ),
-    Role.FK_OFFICER: frozenset({Track.GENERAL, Track.MEETING, Track.SICK_LEAVE, Track.PLAN}),
-    Role.FHV: frozenset({Track.GENERAL, Track.MEDICAL}),
-    Role.SOCIAL_SERVICES: frozenset({Track.GENERAL, Track.SOCIAL}),
-}
-SENSITIVE_TRACKS = frozenset(
-    {
-        Track.MEDICAL,
-        Track.SOCIAL,
-        Track.HEALTHCARE,
-        Track.SCREENING,
-        Track.VIOLENCE,
-        Track.RESTRICTED,
-    }
-)
-
-
 def track_of(event: CaseEvent) -> Track:
-    """Which track a step belongs to; an information request's party, or an intervention's
-    own `track` detail, decides first."""
-    if event.kind in _GENERAL_KINDS:
-        return Track.GENERAL
-    if event.kind.startswith(_INFORMATION_KIND_PREFIX):
-        party = str((event.detail or {}).get("party", ""))
-        return _INFORMATION_TRACK.get(party, Track.RESTRICTED)
-    by_detail = _TRACK_DETAIL.get(str((event.detail or {}).get("track", "")))
-    if by_detail is not None:
-        return by_detail
-    for prefix, track in _PREFIXES:
-        if event.kind.startswith(prefix):
-            return track
-    return Track.RESTRICTED
+    """Which track a step belongs to, by its declared kind (models/case/events.py)."""
+    return event_kinds.track_of(event.kind, event.detail)
 
 
 def timeline_is_sensitive(role: Role) -> bool:

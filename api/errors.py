@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
 import asyncpg
 import structlog
 from fastapi import FastAPI, Request
@@ -18,8 +22,27 @@ from models.api import FieldError, Problem, ValidationProblem
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
+
 # Seconds a client should wait before retrying when a dependency is unavailable.
 RETRY_AFTER_S = 5
+
+
+class CaseDidNotAnswer(Exception):
+    """A case's workflow took longer than the API waits; the action may still take effect."""
+
+
+async def answered_within(awaitable: Awaitable[T], seconds: float) -> T:
+    """The awaited answer, or CaseDidNotAnswer (504) after `seconds`.
+
+    A hard deadline over the whole call: once the workflow has accepted an update, the SDK
+    waits for its outcome without a limit (for instance while its activity retries against
+    a database that is down). Giving up here does not undo the update.
+    """
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        raise CaseDidNotAnswer from None
 
 
 class FieldRejected(Exception):
@@ -167,6 +190,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(FieldRejected, _on_field_rejected)
     app.add_exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError, _on_update_timeout)
+    app.add_exception_handler(CaseDidNotAnswer, _on_update_timeout)
     app.add_exception_handler(RPCError, _on_temporal_error)
     for database_error in (
         DBAPIError,

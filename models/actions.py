@@ -234,11 +234,15 @@ class CloseCase(_Action):
 
 
 class CaseActionResult(_Action):
-    """Every case update answers with the case after the action and any ids it created."""
+    """Every case update answers with the stage after the action and any ids it created.
+
+    Cases started before the lean shape also answer with the whole case view; the API never
+    used it, so later cases leave it out (query `state` for it).
+    """
 
     stage: Stage
     created_ids: tuple[UUID, ...] = ()
-    case: CaseView
+    case: CaseView | None = None
 
 
 # ---------------------------------------------------------------- interventions

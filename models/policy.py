@@ -91,6 +91,9 @@ class Policy(_Frozen):
     deadlines: tuple[DeadlineRule, ...]
 
     joint_meeting_interval_days: PositiveInt
+    # A joint meeting may be booked after it took place (back-registration), at most this
+    # many days back, so its outcome can be recorded at once; 0 allows future bookings only.
+    joint_meeting_back_registration_days: int = Field(default=14, ge=0, le=90)
     follow_ups_after_return: tuple[CalendarOffset, ...]
     retention_after_closure: CalendarOffset
     # Days after a missed due date: first a reminder to the owner, later an escalation.

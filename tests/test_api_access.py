@@ -45,27 +45,27 @@ FORBIDDEN_KEYS: dict[Role, set[str]] = {
 # Timeline steps, by track; which audience sees which is the point of the test.
 EVENT_KINDS = {
     "case_opened": "general",
-    "meeting_booked": "meeting",
+    "joint_meeting_booked": "meeting",
     "screening_recorded": "screening",
     "violence_disclosed": "violence",
-    "intervention_added_medical": "medical",
-    "intervention_added_work": "work",
-    "intervention_added_social": "social",
+    "intervention_added": "medical",
+    "intervention_assigned": "work",
+    "intervention_completed": "social",
     "mystery_step": "restricted",
 }
 # Intervention steps name their track in the detail, as the workflows record them.
 EVENT_TRACK_DETAIL = {
-    "intervention_added_medical": {"track": "medical"},
-    "intervention_added_work": {"track": "work_oriented"},
-    "intervention_added_social": {"track": "social"},
+    "intervention_added": {"track": "medical"},
+    "intervention_assigned": {"track": "work_oriented"},
+    "intervention_completed": {"track": "social"},
 }
 VISIBLE_EVENTS = {
     Role.COORDINATOR: set(EVENT_KINDS),
-    Role.MANAGER: {"case_opened", "meeting_booked", "intervention_added_work"},
-    Role.FK_OFFICER: {"case_opened", "meeting_booked"},
-    Role.FHV: {"case_opened", "intervention_added_medical"},
-    Role.EMPLOYEE: {"case_opened", "meeting_booked", "intervention_added_work"},
-    Role.SOCIAL_SERVICES: {"case_opened", "intervention_added_social"},
+    Role.MANAGER: {"case_opened", "joint_meeting_booked", "intervention_assigned"},
+    Role.FK_OFFICER: {"case_opened", "joint_meeting_booked"},
+    Role.FHV: {"case_opened", "intervention_added"},
+    Role.EMPLOYEE: {"case_opened", "joint_meeting_booked", "intervention_assigned"},
+    Role.SOCIAL_SERVICES: {"case_opened", "intervention_completed"},
 }
 READERS = [
     Role.COORDINATOR,

@@ -129,8 +129,11 @@ async def test_actions_that_do_not_fit_the_stage_are_refused_with_a_reason(
         ),
         (
             RehabCaseWorkflow.book_joint_meeting,
-            BookJointMeeting(starts_at=now - timedelta(hours=2), ends_at=now - timedelta(hours=1)),
-            "in the future",
+            # Back-registration reaches 14 days back (the policy's bound), not further.
+            BookJointMeeting(
+                starts_at=now - timedelta(days=15), ends_at=now - timedelta(days=15, hours=-1)
+            ),
+            "at most 14 days after it took place",
         ),
         (
             RehabCaseWorkflow.set_sick_leave,

@@ -704,7 +704,10 @@ async def test_a_relapse_asks_the_team_again_for_the_next_slot_with_room(
         RehabCaseWorkflow.report_sick_leave, ReportSickLeave(start=back_on)
     )
 
-    assert relapse.stage == Stage.JOINT_MEETING and relapse.case.meeting is None
+    assert (
+        relapse.stage == Stage.JOINT_MEETING
+        and (await h.query(RehabCaseWorkflow.state)).meeting is None
+    )
     await queued(env, team, case)
     second = team.slot_after(first)
     await sleep_until(env, team.cutoff(second) + timedelta(minutes=1))

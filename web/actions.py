@@ -1,9 +1,10 @@
-"""The case actions the pages offer: the API's own declarations, with the stages they fit.
+"""The case actions the pages offer: the declarations of models/case/actions.py, by stage.
 
-The forms are generated from these declarations (input model, roles) and submitted through
-`api.routers.case_actions.execute_case_action`, the one path of the JSON API: the same
-authorisation, audit, validation and 409. Only `STAGES` and `TITLES` are the pages' own;
-they move to the per-action declarations (models/case/actions.py) once those exist.
+Each form is generated from a declaration (its body model, roles, title) and submitted
+through `api.routers.case_actions.execute_case_action`, the JSON API's one path: the same
+authorisation, audit, validation and 409. Only `STAGES` is the pages' own: the declarations
+say where an action fits in words (`fits`), the pages need the stages to offer its form in;
+the workflow's rules still decide, and say why when they refuse.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from api.routers import case_actions
-from api.routers.case_actions import CaseAction
+from api.routers.case_actions import CASE_ACTIONS, CaseAction
 from models.api import Role
 from models.case import Stage
+from models.case.actions import ACTION_BY_NAME
 
-# Every exposed action, in the order the API declares them.
-ACTIONS: Final[Mapping[str, CaseAction]] = {
-    value.update: value for value in vars(case_actions).values() if isinstance(value, CaseAction)
-}
+# Every declared action, in the declared order, as the API runs it.
+ACTIONS: Final[Mapping[str, CaseAction]] = CASE_ACTIONS
+# Headings of the forms: the declared titles (source language; translated by the catalog).
+TITLES: Final[Mapping[str, str]] = {name: ACTION_BY_NAME[name].title for name in ACTIONS}
 
 _OPEN = frozenset(Stage) - {Stage.CLOSED}
 _FOLLOW = frozenset({Stage.INTERVENTIONS, Stage.RETURN_TO_WORK})
@@ -56,31 +57,6 @@ STAGES: Final[Mapping[str, frozenset[Stage]]] = {
     "cancel_meeting": frozenset({Stage.JOINT_MEETING}),
     "record_no_show": frozenset({Stage.JOINT_MEETING}),
     "choose_fhv": _OPEN,
-}
-
-# Headings of the forms (source language; translated by the catalog).
-TITLES: Final[Mapping[str, str]] = {
-    "record_consent": "Consent",
-    "book_joint_meeting": "Book the joint meeting",
-    "record_meeting_outcome": "Record the meeting outcome",
-    "record_follow_up_meeting": "Record a follow-up meeting",
-    "record_screening_result": "Screening",
-    "set_plan": "Return-to-work plan",
-    "add_intervention": "Add an intervention",
-    "complete_intervention": "Complete an intervention",
-    "cancel_intervention": "Cancel an intervention",
-    "record_return_to_work_step": "Return to work",
-    "report_sick_leave": "Report new sick leave",
-    "set_sick_leave": "Sick leave dates",
-    "record_deadline_met": "Deadline met",
-    "close_case": "Close the case",
-    "request_information": "Request information",
-    "record_information_response": "Information received",
-    "cancel_information_request": "Cancel an information request",
-    "reschedule_meeting": "Move the meeting to the next slot",
-    "cancel_meeting": "Cancel the meeting",
-    "record_no_show": "The employee did not come",
-    "choose_fhv": "Occupational health in the meeting",
 }
 
 

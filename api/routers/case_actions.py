@@ -5,8 +5,9 @@ some actions the track in the body), object level (a case the caller may not see
 the access audit for sensitive actions, then `execute_update`. A validator's rejection is
 409 with the workflow's reason; the case does not change.
 
-Exposing an action is one `expose(...)` line. (No `from __future__ import annotations`
-here: `expose` builds endpoints whose body type is a runtime value FastAPI must see.)
+Every action declared in models/case/actions.py gets its route here. (No `from __future__
+import annotations` here: `expose` builds endpoints whose body type is a runtime value
+FastAPI must see.)
 """
 
 import uuid
@@ -26,30 +27,17 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.access import scope_for
 from api.auth import Caller
 from api.deps import CallerDep, ContextDep, SessionDep, audit_refusal
-from api.errors import FieldRejected
-from models.actions import (
-    AddIntervention,
-    BookJointMeeting,
-    CancelIntervention,
-    CaseActionResult,
-    CloseCase,
-    CompleteIntervention,
-    RecordConsent,
-    RecordDeadlineMet,
-    RecordReturnToWorkStep,
-    ReportSickLeave,
-    SetPlan,
-    SetSickLeave,
-)
+from api.errors import FieldRejected, answered_within
+from models.actions import CaseActionResult
 from models.api import ActionAccepted, Problem, Role, ValidationProblem
-from models.case import ConsentParty, Track
-from models.information_requests import (
-    CancelInformationRequest,
-    RecordInformationResponse,
-    RequestInformation,
+from models.case import Track
+from models.case.actions import (
+    ACTIONS,
+    OWN_INTERVENTION_TRACK,
+    OWN_REQUEST_PARTY,
+    ActionDeclaration,
 )
 from models.instruments import InvalidAnswers
-from models.meetings import CancelMeeting, ChooseFhv, RecordNoShow, RescheduleMeeting
 from models.screening import (
     Registry,
     SubmitFollowUpMeeting,
@@ -130,11 +118,14 @@ async def execute_case_action(
 
     handle = context.temporal.get_workflow_handle(case.workflow_id)
     try:
-        result = await handle.execute_update(
-            action.update,
-            update_input,
-            result_type=CaseActionResult,
-            rpc_timeout=timedelta(seconds=context.settings.api.update_timeout_s),
+        result = await answered_within(
+            handle.execute_update(
+                action.update,
+                update_input,
+                result_type=CaseActionResult,
+                rpc_timeout=timedelta(seconds=context.settings.api.update_timeout_s),
+            ),
+            context.settings.api.update_timeout_s,
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
@@ -168,29 +159,21 @@ async def _intervention_track_is_own(
             )
         )
         track = Track(stored) if stored is not None else None
-    return track == _OWN_TRACK.get(caller.role)
-
-
-_OWN_TRACK = {Role.MANAGER: Track.WORK_ORIENTED, Role.FHV: Track.MEDICAL}
+    return track == OWN_INTERVENTION_TRACK.get(caller.role)
 
 
 async def _request_is_to_caller(
     caller: Caller, body: Any, session: AsyncSession, case_id: uuid.UUID
 ) -> bool:
-    """Social services record the responses to the requests sent to them, no others."""
+    """A party records the responses to the requests sent to it (OWN_REQUEST_PARTY), no others."""
     party = await session.scalar(
         select(CaseInformationRequest.party).where(
             CaseInformationRequest.id == body.request_id,
             CaseInformationRequest.case_id == case_id,
         )
     )
-    return party is not None and party == _OWN_PARTY.get(caller.role)
+    return party is not None and party == OWN_REQUEST_PARTY.get(caller.role)
 
-
-_OWN_PARTY = {Role.SOCIAL_SERVICES: ConsentParty.SOCIAL_SERVICES.value}
-_C, _M, _E, _FK, _FHV = Role.COORDINATOR, Role.MANAGER, Role.EMPLOYEE, Role.FK_OFFICER, Role.FHV
-_SOC = Role.SOCIAL_SERVICES
-_TRACK_ROLES = frozenset({_C, _M, _FHV})
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No valid bearer token"},
@@ -248,141 +231,30 @@ def expose(action: CaseAction, summary: str) -> CaseAction:
     return action
 
 
-RECORD_CONSENT = expose(
-    CaseAction("record_consent", RecordConsent, frozenset({_C, _E})),
-    "Give or withdraw the employee's consent for an outside party",
-)
-BOOK_JOINT_MEETING = expose(
-    CaseAction("book_joint_meeting", BookJointMeeting, frozenset({_C})), "Book the joint meeting"
-)
-
-
 def _to_update(
     body: SubmitScreening | SubmitMeetingOutcome | SubmitFollowUpMeeting, registry: Registry
 ) -> BaseModel:
     return body.to_update(registry)
 
 
-RECORD_MEETING_OUTCOME = expose(
-    CaseAction(
-        "record_meeting_outcome",
-        SubmitMeetingOutcome,
-        frozenset({_C, _FK}),
-        sensitive=True,
-        prepare=_to_update,
-    ),
-    "Record the joint meeting: attendance, needs per track, next steps, the questions asked",
-)
-RECORD_FOLLOW_UP_MEETING = expose(
-    CaseAction(
-        "record_follow_up_meeting",
-        SubmitFollowUpMeeting,
-        frozenset({_C, _M, _FK, _FHV}),
-        sensitive=True,
-        prepare=_to_update,
-    ),
-    "Record a follow-up meeting: attendance, who held it, the questions asked again",
-)
-RECORD_SCREENING_RESULT = expose(
-    CaseAction(
-        "record_screening_result",
-        SubmitScreening,
-        frozenset({_C, _E}),
-        sensitive=True,
-        prepare=_to_update,
-    ),
-    "Submit the intake screening's answers; the server scores them",
-)
-SET_PLAN = expose(
-    CaseAction("set_plan", SetPlan, frozenset({_C}), sensitive=True),
-    "Set or revise the return-to-work plan",
-)
-ADD_INTERVENTION = expose(
-    CaseAction(
-        "add_intervention",
-        AddIntervention,
-        _TRACK_ROLES,
-        sensitive=True,
-        body_check=_intervention_track_is_own,
-    ),
-    "Add an intervention to the plan",
-)
-COMPLETE_INTERVENTION = expose(
-    CaseAction(
-        "complete_intervention",
-        CompleteIntervention,
-        _TRACK_ROLES,
-        sensitive=True,
-        body_check=_intervention_track_is_own,
-    ),
-    "Complete an intervention with its outcome",
-)
-CANCEL_INTERVENTION = expose(
-    CaseAction(
-        "cancel_intervention",
-        CancelIntervention,
-        _TRACK_ROLES,
-        sensitive=True,
-        body_check=_intervention_track_is_own,
-    ),
-    "Cancel an open intervention",
-)
-RECORD_RETURN_TO_WORK_STEP = expose(
-    CaseAction("record_return_to_work_step", RecordReturnToWorkStep, frozenset({_C, _M})),
-    "Record a graded return to work (25/50/75/100%)",
-)
-REPORT_SICK_LEAVE = expose(
-    CaseAction("report_sick_leave", ReportSickLeave, frozenset({_C, _M})),
-    "Report new sick leave after the return to work (a relapse)",
-)
-SET_SICK_LEAVE = expose(
-    CaseAction("set_sick_leave", SetSickLeave, frozenset({_C, _M})),
-    "Record or correct the sick leave's start and expected end",
-)
-RECORD_DEADLINE_MET = expose(
-    CaseAction("record_deadline_met", RecordDeadlineMet, frozenset({_C, _M})),
-    "Record that a deadline's obligation was fulfilled",
-)
-CLOSE_CASE = expose(
-    CaseAction("close_case", CloseCase, frozenset({_C})), "Close the case with its outcome"
-)
-# Information requests: coordinator only, audited (which party was asked may reveal health
-# or social matters). A request needs the employee's consent for the party, else 409.
-REQUEST_INFORMATION = expose(
-    CaseAction("request_information", RequestInformation, frozenset({_C}), sensitive=True),
-    "Request information from an outside party (needs the employee's consent for it)",
-)
-RECORD_INFORMATION_RESPONSE = expose(
-    CaseAction(
-        "record_information_response",
-        RecordInformationResponse,
-        frozenset({_C, _SOC}),
-        sensitive=True,
-        body_check=_request_is_to_caller,
-    ),
-    "Record that the response to an information request was received",
-)
-CANCEL_INFORMATION_REQUEST = expose(
-    CaseAction(
-        "cancel_information_request", CancelInformationRequest, frozenset({_C}), sensitive=True
-    ),
-    "Cancel an open information request",
-)
+def _case_action(declared: ActionDeclaration) -> CaseAction:
+    return CaseAction(
+        declared.name,
+        declared.body,
+        declared.roles,
+        sensitive=declared.sensitive,
+        body_check=(
+            _intervention_track_is_own
+            if declared.own_track_only
+            else _request_is_to_caller
+            if declared.own_requests_only
+            else None
+        ),
+        prepare=_to_update if declared.body_model is not None else None,
+    )
 
-# Joint meetings booked through the unit's team (issue 7, meeting slots).
-RESCHEDULE_MEETING = expose(
-    CaseAction("reschedule_meeting", RescheduleMeeting, frozenset({_C})),
-    "Move the joint meeting to the team's next slot with room (same calendar event)",
-)
-CANCEL_MEETING = expose(
-    CaseAction("cancel_meeting", CancelMeeting, frozenset({_C})),
-    "Call the joint meeting off: the slot is released and every invitee gets a cancellation",
-)
-RECORD_NO_SHOW = expose(
-    CaseAction("record_no_show", RecordNoShow, frozenset({_C})),
-    "The employee did not come: counted, and a team meeting is rebooked",
-)
-CHOOSE_FHV = expose(
-    CaseAction("choose_fhv", ChooseFhv, frozenset({_C, _M})),
-    "The employer's choice whether occupational health takes part in the joint meeting",
-)
+
+# One route per declared action (models/case/actions.py), in the declared order.
+CASE_ACTIONS: dict[str, CaseAction] = {
+    declared.name: expose(_case_action(declared), declared.summary) for declared in ACTIONS
+}

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import structlog
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from fastapi.responses import JSONResponse
-from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
 
 from api.access import (
     CASE_READERS,
@@ -33,7 +34,8 @@ from api.deps import (
     audit_refusal,
     require_roles,
 )
-from api.errors import FieldRejected
+from api.errors import CaseDidNotAnswer, FieldRejected, answered_within
+from core.case_start import WAIT_UNTIL_RECORDED
 from core.identity import InvalidPersonalIdentityNumber, parse_personnummer
 from models.absence import CaseReferral, MonitorInput, MonitorState, monitor_workflow_id
 from models.api import (
@@ -61,6 +63,9 @@ from workflows.absence_monitor import AbsenceMonitorWorkflow
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 log = structlog.get_logger(__name__)
+
+# How long a referral waits for the case to record itself before answering anyway.
+_RECORD_WAIT_S = 10.0
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -157,19 +162,33 @@ async def create_case(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         static_summary="Absence monitor",
     )
-    decided = await temporal.execute_update_with_start_workflow(
-        AbsenceMonitorWorkflow.open_case,
-        CaseReferral(
-            case_id=case_id,
-            unit_code=body.unit_code,
-            trigger=body.trigger,
-            opened_at=datetime.now(UTC),
+    decided = await answered_within(
+        temporal.execute_update_with_start_workflow(
+            AbsenceMonitorWorkflow.open_case,
+            CaseReferral(
+                case_id=case_id,
+                unit_code=body.unit_code,
+                trigger=body.trigger,
+                opened_at=datetime.now(UTC),
+            ),
+            start_workflow_operation=monitor,
+            rpc_timeout=timedelta(seconds=settings.api.update_timeout_s),
         ),
-        start_workflow_operation=monitor,
-        rpc_timeout=timedelta(seconds=settings.api.update_timeout_s),
+        settings.api.update_timeout_s,
     )
     if not decided.opened:
         return await _conflict(session, caller, decided.case_id)
+    try:
+        # The case's first activity writes its timeline and notifications; waiting for it
+        # means a GET right after this POST finds the whole case, not just its row.
+        await answered_within(
+            temporal.get_workflow_handle(case_workflow_id(case_id)).execute_update(
+                WAIT_UNTIL_RECORDED, rpc_timeout=timedelta(seconds=_RECORD_WAIT_S)
+            ),
+            _RECORD_WAIT_S,
+        )
+    except (CaseDidNotAnswer, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError):
+        log.warning("case opened but not yet recorded", workflow_id=case_workflow_id(case_id))
     log.info("case opened", workflow_id=case_workflow_id(case_id), trigger=body.trigger.value)
     return CaseCreated(case_id=case_id, stage=Stage.IDENTIFIED)
 
