@@ -13,12 +13,11 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.administration import policy_of_unit
 from core.case_start import start_case
 from models.absence import CaseReferralResult, CaseTriggerRequest, CaseTriggerResult
 from models.actions import AbsenceNews
 from models.case import CaseInput, OpenCaseRecord, case_workflow_id
-from store.cases import insert_case, open_case_of
+from store.cases import insert_case, open_case_of, policy_of_unit
 from store.schema import Case, CaseEvent
 
 # Case ids opened by a monitor derive from the employee and the trigger, so a retried

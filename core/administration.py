@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from core.i18n import DEFAULT_LANGUAGE, Language
 from models.meetings import TeamConfig
-from models.policy import POLICIES, Policy, get_policy
+from models.policy import POLICIES
 from store.contacts import ContactChannel, UnitContactRole, add_unit_contact
 from store.meeting_teams import TeamConflict, TeamWrite
 from store.meeting_teams import add_team as store_team
@@ -94,12 +94,6 @@ async def change_unit(
         unit.active = active
     await session.flush()
     return unit
-
-
-async def policy_of_unit(session: AsyncSession, code: str) -> Policy:
-    """The policy a case of this unit takes a snapshot of when it starts (latest version)."""
-    policy_id = await session.scalar(select(Unit.policy_id).where(Unit.code == code))
-    return get_policy(policy_id or "se-default")
 
 
 # ---------------------------------------------------------------- contacts

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from api.auth import EmbeddedIssuer
 from models.api import Role
 from tests.api_steps import case_at_joint_meeting, meeting_outcome, ok, post, violence
+from tests.case_steps import eventually
 from tests.conftest import bearer
 
 pytestmark = pytest.mark.own_temporal("module")
@@ -60,6 +61,12 @@ async def test_social_services_see_and_answer_only_their_part_and_only_with_cons
         )
         requests[party] = created["created_ids"][0]
 
+    # Each request's row is written by its own child workflow, just after the answer.
+    async def requests_recorded() -> int:
+        view = await api.get(f"/api/v1/cases/{case_id}", headers=coordinator_headers)
+        return len(view.json()["information_requests"])
+
+    await eventually(requests_recorded, lambda count: count == 2)
     view = await api.get(f"/api/v1/cases/{case_id}", headers=social)
     assert view.status_code == 200, view.text
     body = view.json()

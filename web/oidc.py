@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import httpx
 import jwt
+from authlib.deprecate import AuthlibDeprecationWarning
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
@@ -25,8 +26,9 @@ from core.settings import AuthSettings
 from web.session import LOGIN_COOKIE, SESSION_COOKIE, SESSION_HOURS, local_path, set_cookie
 
 with warnings.catch_warnings():
-    # authlib announces a future httpx package; the client below is its supported one today.
-    warnings.simplefilter("ignore")
+    # authlib announces a future httpx package (httpx2) and still supports httpx, which the
+    # rest of rehabflow uses; its own "always" filter is in place by now, so this one wins.
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 router = APIRouter(include_in_schema=False)
