@@ -228,6 +228,73 @@ async def add_team(
     return 0
 
 
+def gen_keys(settings: Settings, rotate: bool) -> int:
+    """Print the three key settings, fresh; with `rotate`, the current rings get a new key."""
+    from core.keys import generate
+    from models.deadlines import STOCKHOLM
+
+    sec = settings.security
+    if rotate and not (sec.payload_keys and sec.pin_encryption_keys and sec.pin_lookup_key):
+        console.print(
+            "[red]--rotate extends the rings in REHABFLOW_SECURITY__*: set all three first[/red]"
+        )
+        return 2
+    values = generate(
+        datetime.now(STOCKHOLM).date(),
+        payload_ring=sec.payload_keys.get_secret_value() if rotate and sec.payload_keys else None,
+        pin_ring=(
+            sec.pin_encryption_keys.get_secret_value()
+            if rotate and sec.pin_encryption_keys
+            else None
+        ),
+        lookup_key=(
+            sec.pin_lookup_key.get_secret_value() if rotate and sec.pin_lookup_key else None
+        ),
+    )
+    # Plain stdout, no markup: the output is meant for a secret store or an env file.
+    for name, value in values.items():
+        print(f"{name}={value}")
+    return 0
+
+
+NEW_LOOKUP_KEY_ENV = "REHABFLOW_NEW_PIN_LOOKUP_KEY"
+
+
+async def rekey_records_command(settings: Settings) -> int:
+    """Re-encrypt identity numbers and contacts under the active key; rehash on a new lookup key."""
+    import base64
+    import os
+
+    from core.codec import KeyRing
+    from core.identity import IdentityProtector
+    from core.secrets import load_secrets
+    from store.contacts import ContactProtector
+    from store.rekey import rekey_records
+
+    secrets = load_secrets(settings)
+    ring = KeyRing.from_config(secrets.pin_encryption_keys)
+    new_key = os.environ.get(NEW_LOOKUP_KEY_ENV)
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine).begin() as session:
+            summary = await rekey_records(
+                session,
+                IdentityProtector(ring, secrets.pin_lookup_key),
+                ContactProtector(ring),
+                new_lookup=(
+                    IdentityProtector(ring, base64.urlsafe_b64decode(new_key)) if new_key else None
+                ),
+            )
+    finally:
+        await engine.dispose()
+    console.print(
+        f"re-encrypted {summary.identities} identity numbers and {summary.contacts} contacts "
+        f"under key {ring.active_key_id}"
+        + ("; lookup index rehashed with the new lookup key" if new_key else "")
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="starter.py", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -287,9 +354,26 @@ def main(argv: list[str] | None = None) -> int:
     team.add_argument(
         "--coordinator", action="append", default=[], help="a coordinator's e-mail (repeatable)"
     )
+    keys = commands.add_parser(
+        "gen-keys", help="print new key rings (payload, identity numbers, lookup key)"
+    )
+    keys.add_argument(
+        "--rotate",
+        action="store_true",
+        help="put a new active key in front of the rings in the environment (old ones decrypt)",
+    )
+    commands.add_parser(
+        "rekey-records",
+        help="re-encrypt identity numbers and contacts under the active key; with "
+        f"{NEW_LOOKUP_KEY_ENV} set, rehash the lookup index with that key",
+    )
     args = parser.parse_args(argv)
 
     settings = Settings()
+    if args.command == "gen-keys":
+        return gen_keys(settings, args.rotate)
+    if args.command == "rekey-records":
+        return asyncio.run(rekey_records_command(settings))
     if args.command == "add-unit":
         from pydantic import TypeAdapter, ValidationError
 

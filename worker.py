@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from activities.notifications import NotificationDispatch, build_channels
 from activities.records import CaseRecords
 from core.codec import KeyRing
 from core.logging import LogContextInterceptor, configure_logging
+from core.observability import Telemetry, instrument_engine
 from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect
@@ -81,8 +83,13 @@ async def main() -> None:
     settings = Settings()
     configure_logging(settings)
     secrets = load_secrets(settings)
+    telemetry = Telemetry.from_settings(settings, "rehabflow-worker")
     engine = create_engine(settings)
-    client = await connect(settings, secrets)
+    instrument_engine(engine, telemetry.provider)
+    # The client's tracing interceptor is the worker's too: workflow and activity spans.
+    client = await connect(
+        settings, secrets, interceptors=telemetry.interceptors(), runtime=telemetry.runtime
+    )
     sessionmaker = create_sessionmaker(engine)
     http = httpx.AsyncClient(follow_redirects=False)
     notifications = NotificationDispatch(
@@ -99,7 +106,16 @@ async def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker started", task_queue=settings.temporal.task_queue)
-    async with worker:
+
+    async def ready() -> bool:
+        # Polling, and the frontend answers: what the worker's readiness probe asks.
+        try:
+            return worker.is_running and await client.service_client.check_health()
+        except Exception:
+            return False
+
+    async with AsyncExitStack() as stack, worker:
+        await telemetry.run_in_background(settings, stack, ready=ready)
         # Every worker may try; the id-conflict policy keeps the one already running.
         await ensure_dispatcher_running(client, settings.temporal.task_queue)
         # Every registered team keeps its cadence, even on a fresh Temporal database.
@@ -111,6 +127,7 @@ async def main() -> None:
         log.info("worker stopping")
     await http.aclose()
     await engine.dispose()
+    telemetry.shutdown()
 
 
 if __name__ == "__main__":

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.auth import build_verifier
 from api.context import ApiContext
+from api.docs import install_offline_docs
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit, CodecCors
 from api.ratelimit import RateLimiter
@@ -26,6 +27,12 @@ from api.routers import (
 from core.codec import EncryptionCodec, KeyRing
 from core.identity import IdentityProtector
 from core.logging import configure_logging
+from core.observability import (
+    Telemetry,
+    install_api_telemetry,
+    instrument_engine,
+    start_api_telemetry,
+)
 from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect
@@ -36,18 +43,32 @@ from web.session import SecurityHeaders
 
 
 def create_app(
-    settings: Settings | None = None, *, temporal_client: Client | None = None
+    settings: Settings | None = None,
+    *,
+    temporal_client: Client | None = None,
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
-    """Build the API. Tests hand in their own settings and Temporal client."""
+    """Build the API. Tests hand in their own settings and Temporal client.
+
+    With `telemetry`: traces, request metrics and business gauges (core.observability).
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secrets = load_secrets(settings)
         engine = create_engine(settings)
+        if telemetry is not None:
+            instrument_engine(engine, telemetry.provider)
         # Lazy, so the API starts (and /readyz can say why it is not ready) while
         # Temporal is still coming up.
-        client = temporal_client or await connect(settings, secrets, lazy=True)
+        client = temporal_client or await connect(
+            settings,
+            secrets,
+            lazy=True,
+            interceptors=telemetry.interceptors() if telemetry else (),
+            runtime=telemetry.runtime if telemetry else None,
+        )
         app.state.context = ApiContext(
             settings=settings,
             engine=engine,
@@ -63,7 +84,12 @@ def create_app(
             contacts=ContactProtector(KeyRing.from_config(secrets.pin_encryption_keys)),
         )
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                if telemetry is not None:
+                    await start_api_telemetry(
+                        telemetry, settings, app.state.context.sessionmaker, stack
+                    )
+                yield
         finally:
             await engine.dispose()
 
@@ -78,7 +104,11 @@ def create_app(
             "`404`, an action its role may not take is `403`)."
         ),
         lifespan=lifespan,
+        # Served by install_offline_docs from a bundled copy, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(cases.router)
@@ -98,6 +128,8 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     # Outermost, so nothing reads a body before its size is checked.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    if telemetry is not None:
+        install_api_telemetry(app, telemetry)
     return app
 
 
@@ -105,4 +137,4 @@ def app_factory() -> FastAPI:
     """Entry point for `uvicorn --factory api.app:app_factory`."""
     settings = Settings()
     configure_logging(settings)
-    return create_app(settings)
+    return create_app(settings, telemetry=Telemetry.from_settings(settings, "rehabflow-api"))

@@ -10,6 +10,26 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class TemporalTlsSettings(BaseModel):
+    """TLS to the Temporal frontend: files mounted from Secrets, never inline values."""
+
+    # None: on when any file below or an API key is given (Temporal Cloud needs TLS).
+    enabled: bool | None = None
+    # PEM CA bundle that signed the frontend's certificate; None trusts the system roots.
+    ca_file: Path | None = None
+    # The name the frontend's certificate must carry, when it differs from the address's host.
+    server_name: str | None = None
+    # mTLS: the client certificate chain and its private key (PEM), given together.
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> TemporalTlsSettings:
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise ValueError("temporal.tls.client_cert_file and client_key_file go together")
+        return self
+
+
 class TemporalSettings(BaseModel):
     # None means "the embedded dev server that `make up` starts on this machine".
     address: str | None = None
@@ -18,6 +38,9 @@ class TemporalSettings(BaseModel):
     # Ports of the embedded dev server and its UI (127.0.0.1 only).
     port: int = 7233
     ui_port: int = 8233
+    tls: TemporalTlsSettings = Field(default_factory=TemporalTlsSettings)
+    # Temporal Cloud API key (sent as a bearer token; implies TLS).
+    api_key: SecretStr | None = None
 
     @property
     def target(self) -> str:
@@ -151,6 +174,20 @@ class SecuritySettings(BaseModel):
     pin_lookup_key: SecretStr | None = None
 
 
+class TelemetrySettings(BaseModel):
+    """Tracing and metrics (core.observability)."""
+
+    # OTLP over HTTP, e.g. http://otel-collector:4318; None keeps every span in the process.
+    otlp_endpoint: str | None = None
+    # None: "rehabflow-api" or "rehabflow-worker".
+    service_name: str | None = None
+    # Prometheus `/metrics` on its own port; None serves none.
+    metrics_port: int | None = Field(default=None, ge=0, lt=65536)
+    metrics_host: str = "127.0.0.1"
+    # How often the API reads the business gauges from PostgreSQL.
+    business_metrics_interval_s: float = Field(default=30.0, gt=0)
+
+
 class ScreeningSettings(BaseModel):
     # A directory of instrument definitions (*.json, models.instruments.load_instrument), e.g.
     # licensed official wording; read once when the API starts.
@@ -173,6 +210,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @property
     def maildir_path(self) -> Path:
