@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import datetime
+import uuid
+from datetime import date, datetime, time
 from pathlib import Path
 
 from rich.console import Console
@@ -228,6 +229,56 @@ async def add_team(
     return 0
 
 
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("use a date: YYYY-MM-DD") from None
+
+
+def _session(value: str) -> tuple[datetime, datetime]:
+    from models.deadlines import STOCKHOLM
+
+    try:
+        start_text, end_text = value.split("/")
+        start = datetime.fromisoformat(start_text).replace(tzinfo=STOCKHOLM)
+        end = datetime.combine(start.date(), time.fromisoformat(end_text), tzinfo=STOCKHOLM)
+    except ValueError:
+        raise argparse.ArgumentTypeError("use YYYY-MM-DDTHH:MM/HH:MM") from None
+    if end <= start:
+        raise argparse.ArgumentTypeError("a session must end after it starts")
+    return start, end
+
+
+_PROGRAMME_COMMANDS = frozenset(
+    {"add-manager", "schedule-course", "record-attendance", "record-apt", "programme-status"}
+)
+
+
+async def _programme(settings: Settings, args: argparse.Namespace) -> int:
+    from commands import programme
+
+    match args.command:
+        case "add-manager":
+            return await programme.add_manager(
+                settings, console, args.unit, args.address, args.appointed
+            )
+        case "schedule-course":
+            return await programme.schedule_course(
+                settings, console, args.year, args.title, args.session
+            )
+        case "record-attendance":
+            return await programme.record_attendance(
+                settings, console, args.session_id, args.manager_id, not args.absent
+            )
+        case "record-apt":
+            return await programme.record_apt(
+                settings, console, args.unit, args.held_on, args.theme, args.participants
+            )
+        case _:
+            return await programme.programme_status(settings, console)
+
+
 def gen_keys(settings: Settings, rotate: bool) -> int:
     """Print the three key settings, fresh; with `rotate`, the current rings get a new key."""
     from core.keys import generate
@@ -354,6 +405,55 @@ def main(argv: list[str] | None = None) -> int:
     team.add_argument(
         "--coordinator", action="append", default=[], help="a coordinator's e-mail (repeatable)"
     )
+    report = commands.add_parser(
+        "report",
+        help="evaluation report (CSV, charts, one HTML page) of the cases opened in a period",
+    )
+    report.add_argument("--from", dest="first", required=True, type=_date, help="YYYY-MM-DD")
+    report.add_argument("--to", dest="last", required=True, type=_date, help="YYYY-MM-DD")
+    report.add_argument("--out", required=True, type=Path, help="folder to write the report to")
+    report.add_argument(
+        "--change-on", type=_date, help="compare cases opened before and from this date"
+    )
+    report.add_argument(
+        "--synthetic",
+        type=int,
+        metavar="EMPLOYEES",
+        help="instead of the record store: made-up casework of a synthetic workforce this size",
+    )
+    manager = commands.add_parser(
+        "add-manager", help="register a manager of a unit for the yearly course"
+    )
+    manager.add_argument("unit", help="a registered unit code")
+    manager.add_argument("address", help="the manager's work e-mail")
+    manager.add_argument("--appointed", type=_date, required=True, help="in post since YYYY-MM-DD")
+    course = commands.add_parser(
+        "schedule-course",
+        help="schedule the year's course in insurance medicine; invites every manager (.ics)",
+    )
+    course.add_argument("--year", type=int, required=True)
+    course.add_argument("--title", required=True)
+    course.add_argument(
+        "--session",
+        action="append",
+        required=True,
+        type=_session,
+        help="local start and end, Europe/Stockholm: 2027-02-03T09:00/12:00 (repeatable)",
+    )
+    attendance = commands.add_parser(
+        "record-attendance", help="record that a manager attended a course session"
+    )
+    attendance.add_argument("session_id", type=uuid.UUID)
+    attendance.add_argument("manager_id", type=uuid.UUID)
+    attendance.add_argument("--absent", action="store_true", help="record non-attendance")
+    apt = commands.add_parser("record-apt", help="record an APT dialogue of a unit")
+    apt.add_argument("unit", help="a registered unit code")
+    apt.add_argument("--held-on", type=_date, required=True)
+    apt.add_argument("--theme", action="append", required=True, help="a theme code (repeatable)")
+    apt.add_argument("--participants", type=int, required=True)
+    commands.add_parser(
+        "programme-status", help="course and APT coverage per unit, and when each manager is due"
+    )
     keys = commands.add_parser(
         "gen-keys", help="print new key rings (payload, identity numbers, lookup key)"
     )
@@ -417,6 +517,21 @@ def main(argv: list[str] | None = None) -> int:
             "lead_hours": args.lead_hours,
         }
         return asyncio.run(add_team(settings, fields, args.name, args.unit, contacts))
+    elif args.command in _PROGRAMME_COMMANDS:
+        return asyncio.run(_programme(settings, args))
+    elif args.command == "report":
+        from commands.report import report_command, synthetic_report
+
+        if args.synthetic is not None:
+            if not 40 <= args.synthetic <= 20_000:
+                console.print("[red]--synthetic: between 40 and 20000 employees[/red]")
+                return 2
+            return synthetic_report(
+                console, args.first, args.last, args.out, args.change_on, args.synthetic
+            )
+        return asyncio.run(
+            report_command(settings, console, args.first, args.last, args.out, args.change_on)
+        )
     return 0
 
 

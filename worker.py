@@ -18,19 +18,21 @@ from activities.absences import CaseOpener
 from activities.information_requests import InformationRequestRecords
 from activities.meetings import MeetingTeamDirectory
 from activities.notifications import NotificationDispatch, build_channels
+from activities.programme import ProgrammeActivities
 from activities.records import CaseRecords
 from core.codec import KeyRing
 from core.logging import LogContextInterceptor, configure_logging
 from core.observability import Telemetry, instrument_engine
 from core.secrets import load_secrets
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import connect, workflow_runner
 from store.contacts import ContactProtector
 from store.db import create_engine, create_sessionmaker
 from store.meeting_teams import list_teams
 from workflows import ALL_WORKFLOWS
 from workflows.meeting_team import ensure_team_running
 from workflows.notification_dispatcher import ensure_dispatcher_running
+from workflows.programme_cycle import ensure_programme_running
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +49,7 @@ def build_activities(
     case_opener = CaseOpener(sessionmaker, client, task_queue)
     information_requests = InformationRequestRecords(sessionmaker)
     teams = MeetingTeamDirectory(sessionmaker)
+    programme = ProgrammeActivities(sessionmaker)
     return [
         records.open_case,
         records.record_change,
@@ -56,6 +59,8 @@ def build_activities(
         case_opener.open_for_referral,
         information_requests.record_information_request,
         teams.team_of_unit,
+        programme.send_due_reminders,
+        programme.schedule_course_round,
     ]
 
 
@@ -76,6 +81,7 @@ def build_worker(
         activities=activities,
         interceptors=[LogContextInterceptor()],
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
+        workflow_runner=workflow_runner(),
     )
 
 
@@ -123,6 +129,10 @@ async def main() -> None:
             teams = await list_teams(session)
         for team in teams:
             await ensure_team_running(client, settings.temporal.task_queue, team.config)
+        # The organisation's yearly cycle of manager courses and APT dialogues.
+        await ensure_programme_running(
+            client, settings.temporal.task_queue, settings.programme.organisation
+        )
         await stop.wait()
         log.info("worker stopping")
     await http.aclose()

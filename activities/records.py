@@ -18,12 +18,15 @@ from channels.message import NotificationType, RecipientRole
 from models.actions import InterventionChange
 from models.case import (
     CaseChange,
+    CaseColumns,
+    DeadlineRow,
     ErasureRequest,
     ErasureResult,
     InterventionStatus,
     OpenCaseRecord,
     Stage,
 )
+from models.deadlines import DeadlineView
 from store.cases import insert_case
 from store.outbox import enqueue_notification
 from store.schema import (
@@ -105,30 +108,23 @@ class CaseRecords:
 
     @activity.defn
     async def record_change(self, change: CaseChange) -> None:
-        """The timeline event, projection, consent, meeting, screenings and notifications."""
+        """The timeline event, the changed columns and deadlines, consent, meeting,
+        screenings and notifications."""
         async with self._sessionmaker.begin() as session:
-            p = change.projection
-            updated = await session.execute(
-                update(Case)
-                .where(Case.id == change.case_id)
-                .values(
-                    stage=p.stage.value,
-                    policy_id=p.policy_id,
-                    policy_version=p.policy_version,
-                    sick_start=p.sick_start,
-                    expected_end=p.expected_end,
-                    overdue=p.overdue,
-                    next_deadline_kind=p.next_deadline_kind,
-                    next_deadline_on=p.next_deadline_on,
-                    next_meeting_at=p.next_meeting_at,
-                    long_term=p.long_term,
-                    relapse_count=p.relapse_count,
-                    outcome=p.outcome.value if p.outcome else None,
-                    closed_at=p.closed_at,
+            if change.projection is not None:  # sent before the lean record
+                columns = CaseColumns(**change.projection.model_dump()).values()
+            else:
+                columns = change.columns.values() if change.columns is not None else {}
+            if columns:
+                found = await session.scalar(
+                    update(Case)
+                    .where(Case.id == change.case_id)
+                    .values(**columns)
+                    .returning(Case.id)
                 )
-                .returning(Case.id)
-            )
-            if updated.scalar_one_or_none() is None:
+            else:
+                found = await session.scalar(select(Case.id).where(Case.id == change.case_id))
+            if found is None:
                 raise ApplicationError(
                     "the case is not recorded", type=UNKNOWN_CASE, non_retryable=True
                 )
@@ -142,25 +138,7 @@ class CaseRecords:
                 occurred_at=change.occurred_at,
                 detail=change.detail,
             )
-            # The deadlines of the current period replace the previous plan as a whole.
-            await session.execute(
-                delete(CaseDeadline).where(CaseDeadline.case_id == change.case_id)
-            )
-            if change.deadlines:
-                await session.execute(
-                    insert(CaseDeadline).values(
-                        [
-                            {
-                                "case_id": change.case_id,
-                                "kind": d.kind,
-                                "due_on": d.due_on,
-                                "status": d.status.value,
-                                "met_on": d.met_on,
-                            }
-                            for d in change.deadlines
-                        ]
-                    )
-                )
+            await self._record_deadlines(session, change)
             if change.consent is not None:
                 await session.execute(
                     insert(CaseConsent)
@@ -192,6 +170,33 @@ class CaseRecords:
                     deadline_kind=n.deadline_kind,
                     meeting=n.meeting,
                 )
+
+    async def _record_deadlines(self, session: AsyncSession, change: CaseChange) -> None:
+        """A whole plan replaces the stored one; otherwise the changed deadlines are written
+        over and the dropped ones deleted."""
+        deadlines: list[DeadlineRow | DeadlineView] = [*change.deadline_rows, *change.deadlines]
+        rows = [
+            {"kind": d.kind, "due_on": d.due_on, "status": d.status.value, "met_on": d.met_on}
+            for d in deadlines
+        ]
+        dropped = delete(CaseDeadline).where(CaseDeadline.case_id == change.case_id)
+        if change.plan_replaced or change.projection is not None:
+            await session.execute(dropped)
+        elif change.deadlines_dropped:
+            await session.execute(dropped.where(CaseDeadline.kind.in_(change.deadlines_dropped)))
+        if not rows:
+            return
+        statement = insert(CaseDeadline).values([{"case_id": change.case_id} | r for r in rows])
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[CaseDeadline.case_id, CaseDeadline.kind],
+                set_={
+                    "due_on": statement.excluded.due_on,
+                    "status": statement.excluded.status,
+                    "met_on": statement.excluded.met_on,
+                },
+            )
+        )
 
     async def _record_meeting(self, session: AsyncSession, change: CaseChange) -> None:
         m = change.meeting
@@ -415,6 +420,9 @@ class CaseRecords:
                     .values(
                         pin_encrypted=None,
                         pin_lookup=None,
+                        # The evaluation's coded attributes go with the number they came from.
+                        sex=None,
+                        birth_year=None,
                         erased_at=func.coalesce(Employee.erased_at, request.occurred_at),
                     )
                 )

@@ -12,7 +12,8 @@ from api.auth import build_verifier
 from api.context import ApiContext
 from api.docs import install_offline_docs
 from api.errors import install_error_handlers
-from api.middleware import BodySizeLimit, CodecCors
+from api.middleware import AllowedMethods, BodySizeLimit, CodecCors, SecurityHeaders
+from api.openapi import install_openapi, methods_by_path
 from api.ratelimit import RateLimiter
 from api.routers import (
     absence_events,
@@ -23,6 +24,8 @@ from api.routers import (
     health,
     instruments,
     meeting_teams,
+    programme,
+    reports,
 )
 from core.codec import EncryptionCodec, KeyRing
 from core.identity import IdentityProtector
@@ -39,7 +42,7 @@ from core.temporal import connect
 from store.contacts import ContactProtector
 from store.db import create_engine, create_sessionmaker
 from web import pages
-from web.session import SecurityHeaders
+from web.session import PageSecurityHeaders
 
 
 def create_app(
@@ -110,6 +113,7 @@ def create_app(
     )
     install_offline_docs(app)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(cases.router)
     app.include_router(case_actions.router)
@@ -119,17 +123,24 @@ def create_app(
     app.include_router(meeting_teams.router)
     app.include_router(administration.router)
     pages.install(app)
+    app.include_router(reports.router)
+    app.include_router(programme.router)
+    # Inside the codec's CORS, which answers the UI's preflights itself.
+    app.add_middleware(AllowedMethods, methods_of=methods_by_path(app))
     ui_port = settings.temporal.ui_port
     app.add_middleware(
         CodecCors,
         origins=settings.api.codec_cors_origins
         or [f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"],
     )
-    app.add_middleware(SecurityHeaders)
-    # Outermost, so nothing reads a body before its size is checked.
+    # The pages' Content-Security-Policy and companions (web/session.py).
+    app.add_middleware(PageSecurityHeaders)
+    # Outermost but for the headers, so nothing reads a body before its size is checked.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     if telemetry is not None:
         install_api_telemetry(app, telemetry)
+    # Around everything, so even a 413 or a CORS preflight carries them.
+    app.add_middleware(SecurityHeaders)
     return app
 
 

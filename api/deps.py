@@ -65,44 +65,67 @@ IdentityDep = Annotated[IdentityProtector, Depends(get_identity)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def authenticate(context: ApiContext, token: str | None) -> Caller:
-    """401 without a valid token, 403 for a valid token without a role, 429 over the limit."""
-    if not token:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers=_UNAUTHENTICATED
-        )
-    try:
-        caller = await context.verifier.verify(token)
-    except InvalidToken:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "the bearer token is not valid", headers=_INVALID
-        ) from None
-    except NoRole as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
-    wait_s = context.limiter.take(caller.subject)
+def _spend(context: ApiContext, bucket: str) -> None:
+    wait_s = context.limiter.take(bucket)
     if wait_s > 0:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             "too many requests from this caller",
             headers={"Retry-After": context.limiter.retry_after_header(wait_s)},
         )
+
+
+def client_address(request: Request) -> str:
+    """The peer's address; behind a proxy, uvicorn's --proxy-headers puts the client's here."""
+    return request.client.host if request.client else "unknown"
+
+
+async def authenticate(context: ApiContext, token: str | None, address: str) -> Caller:
+    """401 without a valid token, 403 for a valid token without a role, 429 over the limit.
+
+    A verified caller spends from its own bucket (its `sub`); a caller without a valid token
+    has no identity to key on, so it spends from its address's bucket, and guessing tokens
+    or hammering without one is limited like any other traffic.
+    """
+    if not token:
+        _spend(context, f"address:{address}")
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers=_UNAUTHENTICATED
+        )
+    try:
+        caller = await context.verifier.verify(token)
+    except InvalidToken:
+        _spend(context, f"address:{address}")
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "the bearer token is not valid", headers=_INVALID
+        ) from None
+    except NoRole as exc:
+        _spend(context, f"address:{address}")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    _spend(context, f"sub:{caller.subject}")
     return caller
 
 
 async def get_caller(
+    request: Request,
     context: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    return await authenticate(context, credentials.credentials if credentials else None)
+    return await authenticate(
+        context, credentials.credentials if credentials else None, client_address(request)
+    )
 
 
 async def get_codec_caller(
+    request: Request,
     context: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_codec_cookie)],
 ) -> Caller:
     """The bearer token if sent (UI with OIDC and "pass access token"), else the cookie."""
-    return await authenticate(context, credentials.credentials if credentials else cookie)
+    return await authenticate(
+        context, credentials.credentials if credentials else cookie, client_address(request)
+    )
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -103,10 +103,13 @@ async def _on_field_rejected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _problem(status_code: int, detail: str, *, retry: bool = False) -> JSONResponse:
+    # The security headers are set here as well: a 500 is answered by Starlette's outermost
+    # middleware, outside the one that adds them to every other response.
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if retry:
+        headers["Retry-After"] = str(RETRY_AFTER_S)
     return JSONResponse(
-        status_code=status_code,
-        content=Problem(detail=detail).model_dump(),
-        headers={"Retry-After": str(RETRY_AFTER_S)} if retry else None,
+        status_code=status_code, content=Problem(detail=detail).model_dump(), headers=headers
     )
 
 

@@ -1,11 +1,79 @@
-"""ASGI middleware: the request-body size limit and CORS for the codec server only."""
+"""ASGI middleware: response headers, the request-body size limit, CORS for the codec server."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class SecurityHeaders:
+    """`Cache-Control: no-store` and `X-Content-Type-Options: nosniff` on every response.
+
+    The API answers with health data: no browser, proxy or disk cache may keep a copy, and no
+    browser may sniff a JSON answer into something it runs. The server banner is left out by
+    uvicorn itself (`--no-server-header`), since it is added after the application answers.
+    """
+
+    _HEADERS = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"))
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in self._HEADERS}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": [*kept, *self._HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class AllowedMethods:
+    """OPTIONS answers 204 with `Allow`; a method a path does not take, 405 with `Allow`.
+
+    Starlette answers from the first route whose path matches, so a path served by two
+    routes (GET and POST /api/v1/cases) named only one method, and OPTIONS got a 405.
+    `methods_of(path)` gives every method of every route of the path (empty: no such path).
+    """
+
+    def __init__(self, app: ASGIApp, methods_of: Callable[[str], frozenset[str]]) -> None:
+        self.app = app
+        self.methods_of = methods_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        allowed = self.methods_of(scope["path"]) if scope["type"] == "http" else frozenset()
+        if not allowed or scope["method"] in allowed:
+            await self.app(scope, receive, send)
+            return
+        allow = ", ".join(sorted(allowed | {"OPTIONS"})).encode()
+        if scope["method"] == "OPTIONS":
+            await send(
+                {"type": "http.response.start", "status": 204, "headers": [(b"allow", allow)]}
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        content = json.dumps({"detail": "Method Not Allowed"}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 405,
+                "headers": [
+                    (b"allow", allow),
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(content)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
 
 
 class BodySizeLimit:

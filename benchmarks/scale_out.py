@@ -230,8 +230,12 @@ async def cluster(
 
 async def _post(
     http: httpx.AsyncClient, url: str, body: dict[str, object], *, done_on_conflict: bool
-) -> httpx.Response:
-    """POST with retries while the case is not yet recorded or a process is busy."""
+) -> tuple[httpx.Response, bool]:
+    """POST with retries while the case is not yet recorded or a process is busy.
+
+    Also says whether the action took effect: a 409 to a retry of an action whose earlier
+    attempt timed out (504) or lost its answer means that attempt went through.
+    """
     for attempt in range(60):
         try:
             response = await http.post(url, json=body)
@@ -239,9 +243,9 @@ async def _post(
             await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
             continue
         if response.status_code == 409 and done_on_conflict and attempt > 0:
-            return response  # an earlier attempt went through before its answer was lost
+            return response, True  # an earlier attempt went through before its answer
         if response.status_code not in (404, 429, 500, 502, 503, 504):
-            return response
+            return response, response.status_code < 300
         await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
     raise AssertionError(f"{url} did not succeed after 60 attempts")
 
@@ -266,7 +270,7 @@ async def drive(
         nonlocal referred, refused
         refer_via, act_via = cluster_.api_urls[i % 2], cluster_.api_urls[(i + 1) % 2]
         async with gate:
-            created = await _post(
+            created, _ = await _post(
                 http,
                 f"{refer_via}/api/v1/cases",
                 {"employee_ref": pins[i], "unit_code": unit, "trigger": "manager_concern"},
@@ -282,8 +286,10 @@ async def drive(
                 ("close-case", {"outcome": "not_returned"}),
             ]
             for action, body in actions:
-                answer = await _post(http, f"{case}/{action}", body, done_on_conflict=True)
-                if answer.status_code != 200:
+                _, took_effect = await _post(
+                    http, f"{case}/{action}", body, done_on_conflict=True
+                )
+                if not took_effect:
                     refused += 1
 
     async with httpx.AsyncClient(headers=headers, timeout=180) as http:

@@ -29,6 +29,7 @@ def build_invitation(
     link: str,
     stamped_at: datetime,
     organizer: str | None = None,
+    summary: str = SUMMARY,
 ) -> CalendarInvite:
     """Build the invitation (or cancellation) for `meeting` in Europe/Stockholm time.
 
@@ -43,7 +44,7 @@ def build_invitation(
         stamp=stamped_at.astimezone(UTC),
         start=meeting.starts_at.astimezone(STOCKHOLM),
         end=meeting.ends_at.astimezone(STOCKHOLM),
-        summary=SUMMARY,
+        summary=summary,
         description=f"There is something for you in rehabflow: {link}",
         url=link,
         status=STATUS.CANCELLED if method == "CANCEL" else STATUS.CONFIRMED,

@@ -48,6 +48,10 @@ class NotificationType(StrEnum):
     CASE_CLOSED = "case_closed"
     # One message a day per recipient, in place of that day's overdue and escalation notices.
     DEADLINE_DIGEST = "deadline_digest"
+    # The programme around the cases (issue 16): staff notifications that belong to no case.
+    MANAGER_COURSE_INVITATION = "manager_course_invitation"
+    MANAGER_COURSE_DUE = "manager_course_due"
+    APT_DIALOGUE_DUE = "apt_dialogue_due"
 
 
 class RecipientRole(StrEnum):
@@ -157,7 +161,8 @@ class NotificationContext(BaseModel):
 
     model_config = _Frozen
 
-    case_id: UUID
+    # None for the programme's staff notifications (manager course, APT dialogues).
+    case_id: UUID | None = None
     unit_code: UnitCode
     app_url: AnyHttpUrl
     due_on: date | None = None
@@ -173,13 +178,14 @@ class NotificationContext(BaseModel):
         return url
 
     @property
-    def case_ref(self) -> str:
+    def case_ref(self) -> str | None:
         """Short, pseudonymous reference people can say aloud: the UUID's first 8 hex digits."""
-        return self.case_id.hex[:8].upper()
+        return self.case_id.hex[:8].upper() if self.case_id else None
 
     @property
     def link(self) -> str:
-        return f"{str(self.app_url).rstrip('/')}/cases/{self.case_id}"
+        origin = str(self.app_url).rstrip("/")
+        return f"{origin}/cases/{self.case_id}" if self.case_id else f"{origin}/programme"
 
 
 class Recipient(BaseModel):

@@ -43,6 +43,7 @@ class Template:
     lines: tuple[str, ...]
     requires: frozenset[ContextField] = frozenset()
     calendar_method: Literal["REQUEST", "CANCEL"] | None = None
+    calendar_summary: str | None = None  # the event's title; a joint meeting by default
 
 
 _MEETING = frozenset[ContextField]({"meeting"})
@@ -181,6 +182,38 @@ TEMPLATES: dict[NotificationType, Template] = {
         "rehabflow: ärende {case_ref} har avslutats",
         ("Case {case_ref} in unit {unit_code} has been closed.",),
     ),
+    # The yearly course in insurance medicine for managers, given by FK and HR. Worded
+    # without "training" or "medicine", words that must never hint at a case's content.
+    NotificationType.MANAGER_COURSE_INVITATION: Template(
+        "rehabflow: the yearly course for managers on {meeting_date}",
+        "rehabflow: den årliga chefsutbildningen {meeting_date}",
+        (
+            "You are invited to the yearly course for managers, given by Försäkringskassan "
+            "and HR, on {meeting_time}.",
+            "The calendar invitation is attached.",
+        ),
+        _MEETING,
+        "REQUEST",
+        "Yearly course for managers (rehabflow)",
+    ),
+    NotificationType.MANAGER_COURSE_DUE: Template(
+        "rehabflow: the yearly course for managers is due in unit {unit_code}",
+        "rehabflow: dags för den årliga chefsutbildningen i enhet {unit_code}",
+        (
+            "A manager in unit {unit_code} should take the yearly course for managers; it "
+            "was due on {due_on}.",
+        ),
+        _DUE,
+    ),
+    NotificationType.APT_DIALOGUE_DUE: Template(
+        "rehabflow: an APT dialogue is due in unit {unit_code}",
+        "rehabflow: dags för en APT-dialog i enhet {unit_code}",
+        (
+            "Unit {unit_code} should hold an APT dialogue on sustainable working life; it was "
+            "due on {due_on}.",
+        ),
+        _DUE,
+    ),
     NotificationType.DEADLINE_DIGEST: Template(
         "rehabflow: overdue deadlines (daily summary)",
         "rehabflow: passerade tidsfrister (daglig sammanfattning)",
@@ -260,6 +293,8 @@ def render(
     missing = sorted(name for name in template.requires if getattr(context, name) is None)
     if missing:
         raise TemplateContextError(f"{notification_type} needs {', '.join(missing)}")
+    if context.case_id is None and "{case_ref}" in " ".join((template.subject_en, *template.lines)):
+        raise TemplateContextError(f"{notification_type} needs case_id")
     words: Language = language or "en"
     values = template_values(context, words)
     if language is None:
@@ -280,6 +315,7 @@ def render(
             link=context.link,
             stamped_at=created_at,
             organizer=organizer,
+            **({"summary": template.calendar_summary} if template.calendar_summary else {}),
         )
     return RenderedNotification(subject.format_map(values), text, calendar)
 

@@ -39,7 +39,7 @@ def cloud_event(message: OutboundMessage, source: str = DEFAULT_SOURCE) -> dict[
         "data": {
             "notification_type": message.notification_type.value,
             "recipient_role": message.recipient.role.value,
-            "case_id": str(context.case_id),
+            "case_id": str(context.case_id) if context.case_id else None,
             "case_ref": context.case_ref,
             "unit_code": context.unit_code,
             "link": context.link,

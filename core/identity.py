@@ -20,6 +20,7 @@ _FORMAT = re.compile(
 )
 _NORMALISED = re.compile(r"[0-9]{12}")
 _COORDINATION_DAY_OFFSET = 60
+_CENTENARIAN_AGE = 100
 _TOKEN_VERSION = 1
 _TAG_BYTES = 16
 _MIN_LOOKUP_KEY_BYTES = 32
@@ -57,6 +58,11 @@ class PersonalIdentityNumber:
             day -= _COORDINATION_DAY_OFFSET
         return date(int(self.value[0:4]), int(self.value[4:6]), day)
 
+    @property
+    def legal_sex(self) -> str:
+        """`F` or `M`: the second-last digit is even for women, odd for men (Skatteverket)."""
+        return "F" if int(self.value[10]) % 2 == 0 else "M"
+
     def __repr__(self) -> str:
         return "PersonalIdentityNumber(****)"
 
@@ -64,13 +70,13 @@ class PersonalIdentityNumber:
 
 
 def parse_personnummer(value: str, *, today: date) -> PersonalIdentityNumber:
-    """Validate and normalise YYYYMMDD-XXXX, YYYYMMDDXXXX, YYMMDD-XXXX, YYMMDDXXXX or YYMMDD+XXXX.
+    """Validate and normalise YYYYMMDD-XXXX, YYYYMMDD+XXXX, YYYYMMDDXXXX, YYMMDD-XXXX,
+    YYMMDDXXXX or YYMMDD+XXXX.
 
     `today` resolves the century of 10-digit forms and rejects future birth dates.
     """
     match = _FORMAT.fullmatch(value.strip())
-    # A '+' only exists in the 10-digit form, where it marks a person aged 100 or more.
-    if match is None or (match["century"] and match["separator"] == "+"):
+    if match is None:
         raise InvalidPersonalIdentityNumber("wrong format")
     yymmdd, serial = match["yymmdd"], match["serial"]
 
@@ -92,6 +98,13 @@ def parse_personnummer(value: str, *, today: date) -> PersonalIdentityNumber:
         raise InvalidPersonalIdentityNumber("not a valid date") from None
     if birth_date > today:
         raise InvalidPersonalIdentityNumber("date is in the future")
+    # '+' marks a person who turns 100 this year or earlier, in either form; the 12-digit
+    # form states the century, so there it must agree with that.
+    if match["century"] and match["separator"] == "+" and today.year - year < _CENTENARIAN_AGE:
+        raise InvalidPersonalIdentityNumber("'+' is only used from the year of the 100th birthday")
+    # Skatteverket never issues the birth number 000 (the serial's first three digits).
+    if serial[:3] == "000":
+        raise InvalidPersonalIdentityNumber("serial number 000 is never issued")
     if _luhn_check_digit(yymmdd + serial[:3]) != int(serial[3]):
         raise InvalidPersonalIdentityNumber("check digit does not match")
     return PersonalIdentityNumber(f"{year:04d}{yymmdd[2:]}{serial}")

@@ -194,6 +194,12 @@ class ScreeningSettings(BaseModel):
     instruments_dir: Path | None = None
 
 
+class ProgrammeSettings(BaseModel):
+    """The organisation whose manager courses and APT dialogues this deployment keeps."""
+
+    organisation: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="REHABFLOW_",
@@ -210,6 +216,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
+    programme: ProgrammeSettings = Field(default_factory=ProgrammeSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from bisect import bisect_right, insort
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from models.absence import (
     Rejection,
     monitor_workflow_id,
 )
+from models.plausible_dates import implausible_dates
+from models.policy import DateWindows, get_policy
+from store.employees import backfilling_coded_attributes, coded_attributes
 from store.schema import AbsenceEvent, Employee, Unit
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 
@@ -37,7 +41,6 @@ log = structlog.get_logger(__name__)
 MAX_BATCH = 1000
 # Signals in flight at once: enough to hide round trips, few enough not to flood Temporal.
 _SIGNAL_CONCURRENCY = 32
-_INSERT_ROWS = 2000
 _EVENT = TypeAdapter(AbsenceEventIn)
 
 
@@ -47,6 +50,7 @@ class _Candidate:
     event: AbsenceEventIn
     lookup: str
     encrypted: bytes
+    coded: dict[str, object]
 
 
 def _reason(error: Mapping[str, Any]) -> str:
@@ -57,6 +61,58 @@ def _reason(error: Mapping[str, Any]) -> str:
 
 def _overlaps(a_start: date, a_end: date | None, b_start: date, b_end: date | None) -> bool:
     return a_start <= (b_end or date.max) and b_start <= (a_end or date.max)
+
+
+@dataclass(frozen=True)
+class _Absence:
+    start: date
+    end: date | None
+    event_id: str
+
+    def overlaps(self, other: _Absence) -> bool:
+        return _overlaps(self.start, self.end, other.start, other.end)
+
+    def continued_by(self, other: _Absence) -> bool:
+        """An ongoing absence (no end) that `other`, with the same start, reports on."""
+        return self.end is None and self.start == other.start
+
+
+class _Absences:
+    """One employee's absences that a new one must not overlap, sorted by start.
+
+    They are disjoint as the ingestion path stores them; then only the neighbours of a new
+    absence can overlap it, and a payroll export's hundreds of events per employee cost
+    O(log n) each instead of O(n). Stored absences that overlap all the same (written by
+    concurrent batches) are checked one by one, as before.
+    """
+
+    def __init__(self, stored: list[_Absence]) -> None:
+        self._items = sorted(stored, key=_start)
+        self._disjoint = all(
+            a.end is not None and a.end < b.start
+            for a, b in zip(self._items, self._items[1:], strict=False)
+        )
+
+    def _near(self, new: _Absence) -> list[_Absence]:
+        if not self._disjoint:
+            return self._items
+        i = bisect_right(self._items, new.start, key=_start)
+        return self._items[max(0, i - 1) : i + 1]
+
+    def clashes(self, new: _Absence) -> bool:
+        return any(e.overlaps(new) and not e.continued_by(new) for e in self._near(new))
+
+    def take(self, new: _Absence) -> list[_Absence]:
+        """Add `new` (it clashes with none); returns the ongoing absences it replaces."""
+        replaced = [e for e in self._near(new) if e.continued_by(new)]
+        for old in replaced:
+            self._items.remove(old)
+        insort(self._items, new, key=_start)
+        return replaced
+
+
+def _start(absence: _Absence) -> date:
+    return absence.start
 
 
 class AbsenceIngestion:
@@ -75,6 +131,11 @@ class AbsenceIngestion:
         self._identity = identity
         self._task_queue = task_queue
         self._today = today
+        # The windows of the policy new monitors take (MonitorState's default).
+        default = MonitorState.model_fields
+        self._windows: DateWindows = get_policy(
+            default["policy_id"].default, default["policy_version"].default
+        ).date_windows
 
     async def ingest(self, raw_events: Sequence[Any], *, first_index: int = 0) -> IngestResult:
         result = IngestResult()
@@ -108,6 +169,17 @@ class AbsenceIngestion:
                     Rejection(index=index, event_id=safe_id, field=field, reason=_reason(first))
                 )
                 continue
+            implausible = implausible_dates(event, self._windows, today)
+            if implausible:
+                result.rejected.append(
+                    Rejection(
+                        index=index,
+                        event_id=event.event_id,
+                        field=implausible[0].field,
+                        reason=implausible[0].reason,
+                    )
+                )
+                continue
             try:
                 pin = parse_personnummer(event.employee_ref, today=today)
             except InvalidPersonalIdentityNumber as exc:
@@ -122,7 +194,11 @@ class AbsenceIngestion:
                 continue
             candidates.append(
                 _Candidate(
-                    index, event, self._identity.lookup_hash(pin), self._identity.encrypt(pin)
+                    index,
+                    event,
+                    self._identity.lookup_hash(pin),
+                    self._identity.encrypt(pin),
+                    coded_attributes(pin),
                 )
             )
         return candidates
@@ -211,22 +287,20 @@ class AbsenceIngestion:
                 )
             )
         ).all()
-        by_employee: dict[str, list[tuple[str, date, date | None]]] = defaultdict(list)
+        stored: dict[str, list[_Absence]] = defaultdict(list)
         reverse = {p: lookup for lookup, p in pseudonyms.items() if lookup is not None}
         for pseudonym, event_id, start, end in stored_rows:
-            by_employee[reverse[pseudonym]].append((event_id, start, end))
+            stored[reverse[pseudonym]].append(_Absence(start, end, event_id))
+        by_employee: dict[str, _Absences] = {}
 
         accepted: list[_Candidate] = []
         superseded: dict[str, str] = {}
         for c in sorted(candidates, key=lambda c: c.index):
-            existing = by_employee[c.lookup]
-            clashes = [
-                e
-                for e in existing
-                if _overlaps(c.event.start, c.event.end, e[1], e[2])
-                and not (e[2] is None and e[1] == c.event.start)
-            ]
-            if clashes:
+            existing = by_employee.get(c.lookup)
+            if existing is None:
+                existing = by_employee[c.lookup] = _Absences(stored.get(c.lookup, []))
+            new = _Absence(c.event.start, c.event.end, c.event.event_id)
+            if existing.clashes(new):
                 result.rejected.append(
                     Rejection(
                         index=c.index,
@@ -236,12 +310,8 @@ class AbsenceIngestion:
                     )
                 )
                 continue
-            replaced = [e for e in existing if e[2] is None and e[1] == c.event.start]
-            for old in replaced:
-                superseded[old[0]] = c.event.event_id
-            by_employee[c.lookup] = [e for e in existing if e not in replaced] + [
-                (c.event.event_id, c.event.start, c.event.end)
-            ]
+            for old in existing.take(new):
+                superseded[old.event_id] = c.event.event_id
             accepted.append(c)
         return accepted, superseded
 
@@ -250,23 +320,24 @@ class AbsenceIngestion:
     ) -> None:
         if not accepted:
             return
-        first_unit: dict[str, tuple[bytes, str]] = {}
+        first_unit: dict[str, _Candidate] = {}
         for c in accepted:
-            first_unit.setdefault(c.lookup, (c.encrypted, c.event.unit_code))
+            first_unit.setdefault(c.lookup, c)
         await session.execute(
-            insert(Employee)
-            .values(
-                [
-                    {
-                        "pseudonym": uuid.uuid4(),
-                        "pin_lookup": lookup,
-                        "pin_encrypted": enc,
-                        "unit_code": unit,
-                    }
-                    for lookup, (enc, unit) in first_unit.items()
-                ]
+            backfilling_coded_attributes(
+                insert(Employee).values(
+                    [
+                        {
+                            "pseudonym": uuid.uuid4(),
+                            "pin_lookup": lookup,
+                            "pin_encrypted": c.encrypted,
+                            "unit_code": c.event.unit_code,
+                            **c.coded,
+                        }
+                        for lookup, c in first_unit.items()
+                    ]
+                )
             )
-            .on_conflict_do_nothing(index_elements=[Employee.pin_lookup])
         )
         pseudonyms = dict(
             (
@@ -290,13 +361,9 @@ class AbsenceIngestion:
             }
             for c in accepted
         ]
-        # asyncpg takes at most 32,767 parameters per statement.
-        for first in range(0, len(rows), _INSERT_ROWS):
-            await session.execute(
-                insert(AbsenceEvent)
-                .values(rows[first : first + _INSERT_ROWS])
-                .on_conflict_do_nothing()
-            )
+        # One statement, many parameter sets: SQLAlchemy sends them in batches of rows
+        # ("insertmanyvalues") without compiling a statement of thousands of VALUES.
+        await session.execute(insert(AbsenceEvent).on_conflict_do_nothing(), rows)
         for old, new in superseded.items():
             await session.execute(
                 update(AbsenceEvent).where(AbsenceEvent.event_id == old).values(superseded_by=new)
@@ -311,18 +378,27 @@ class AbsenceIngestion:
             return
         async with self._sessionmaker() as session:
             rows = (
-                await session.scalars(
-                    select(AbsenceEvent)
+                await session.execute(
+                    select(
+                        AbsenceEvent.employee_pseudonym,
+                        AbsenceEvent.unit_code,
+                        AbsenceEvent.event_id,
+                        AbsenceEvent.kind,
+                        AbsenceEvent.start,
+                        AbsenceEvent.end,
+                        AbsenceEvent.extent,
+                        AbsenceEvent.expected_end,
+                    )
                     .where(AbsenceEvent.event_id.in_(ids))
                     .order_by(AbsenceEvent.start)
                 )
             ).all()
-        per_employee: dict[uuid.UUID, list[AbsenceEvent]] = defaultdict(list)
+        per_employee: dict[uuid.UUID, list[Any]] = defaultdict(list)
         for row in rows:
             per_employee[row.employee_pseudonym].append(row)
         gate = asyncio.Semaphore(_SIGNAL_CONCURRENCY)
 
-        async def signal(pseudonym: uuid.UUID, events: list[AbsenceEvent]) -> None:
+        async def signal(pseudonym: uuid.UUID, events: list[Any]) -> None:
             batch = AbsenceBatch(
                 unit_code=events[-1].unit_code,
                 records=tuple(

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from models.case import CaseTrigger
+from models.plausible_dates import DateOfKind
 from models.sick_leave import Extent, SickSpell
 
 AbsenceKind = Literal["sick", "care_of_child", "other"]
@@ -111,6 +112,8 @@ class MonitorView(_Frozen):
     fired: tuple[str, ...]
     # Events not yet applied, or a case being opened or told: the monitor is not done yet.
     busy: bool = False
+    # The id of the last event applied: a sender knows its last event has been processed.
+    last_event_id: str | None = None
 
 
 def monitor_workflow_id(pseudonym: UUID) -> str:
@@ -136,10 +139,12 @@ class AbsenceEventIn(BaseModel):
     )
     unit_code: UnitCode
     kind: AbsenceKind
-    start: date
-    end: date | None = Field(default=None, description="Last day of absence; absent if ongoing.")
+    start: Annotated[date, DateOfKind("absence")]
+    end: Annotated[date | None, DateOfKind("absence")] = Field(
+        default=None, description="Last day of absence; absent if ongoing."
+    )
     extent: Literal[25, 50, 75, 100] = 100
-    expected_end: date | None = Field(
+    expected_end: Annotated[date | None, DateOfKind("sick_leave_expected_end")] = Field(
         default=None, description="When the sick leave is expected to end (from the certificate)."
     )
 

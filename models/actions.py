@@ -29,6 +29,15 @@ from models.case import (
     Track,
 )
 from models.instruments import ScreeningScore
+from models.plausible_dates import DateOfKind
+
+# Dates people send, each checked against its plausible window (models.policy.DateWindows)
+# by the API with the server's date; the workflows take them as they are.
+MeetingTime = Annotated[AwareDatetime, DateOfKind("meeting")]
+DueDate = Annotated[date, DateOfKind("due_date")]
+SickLeaveStart = Annotated[date, DateOfKind("sick_leave_start")]
+ExpectedEnd = Annotated[date | None, DateOfKind("sick_leave_expected_end")]
+RecordedOn = Annotated[date | None, DateOfKind("fact_recorded")]
 
 # A code for what an intervention is, e.g. "work_training": never free text.
 InterventionKind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -70,8 +79,8 @@ class BookJointMeeting(_Action):
     """
 
     meeting_id: UUID | None = None
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: MeetingTime
+    ends_at: MeetingTime
     slot_id: UUID | None = None
     invite: tuple[ConsentParty, ...] = ()
 
@@ -92,7 +101,7 @@ class AgreedNextStep(_Action):
     track: Track
     kind: PlannableKind
     owner: InterventionOwner
-    due_on: date
+    due_on: DueDate
 
 
 class RecordMeetingOutcome(_Action):
@@ -118,8 +127,8 @@ class RecordFollowUpMeeting(_Action):
     ("structured and regular"), by the party that holds it.
     """
 
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: MeetingTime
+    ends_at: MeetingTime
     attended: tuple[Participant, ...] = Field(min_length=1)
     held_by: MeetingHost
     violence_screening: ScreeningScore | None = None
@@ -143,7 +152,7 @@ class PlannedIntervention(_Action):
     track: Track
     kind: PlannableKind
     owner: InterventionOwner
-    due_on: date
+    due_on: DueDate
     # The owner is reminded this many days before the due date (0: no reminder).
     remind_days_before: int = Field(default=3, ge=0, le=60)
 
@@ -178,14 +187,14 @@ class RecordReturnToWorkStep(_Action):
     """The employee works `extent` percent from `from_date`; 100 ends the sick leave."""
 
     extent: Literal[25, 50, 75, 100]
-    from_date: date
+    from_date: Annotated[date, DateOfKind("return_to_work")]
 
 
 class ReportSickLeave(_Action):
     """New sick leave after the return to work: a relapse within the follow-up window."""
 
-    start: date
-    expected_end: date | None = None
+    start: SickLeaveStart
+    expected_end: ExpectedEnd = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -197,8 +206,8 @@ class ReportSickLeave(_Action):
 class SetSickLeave(_Action):
     """Record or correct the current sick leave's start and/or expected end."""
 
-    start: date | None = None
-    expected_end: date | None = None
+    start: Annotated[date | None, DateOfKind("sick_leave_start")] = None
+    expected_end: ExpectedEnd = None
 
     @model_validator(mode="after")
     def _something(self) -> Self:
@@ -226,7 +235,7 @@ class RecordDeadlineMet(_Action):
     """A deadline's obligation was fulfilled (e.g. the sick notice was sent to FK)."""
 
     kind: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
-    met_on: date | None = None  # default: today (Europe/Stockholm)
+    met_on: RecordedOn = None  # default: today (Europe/Stockholm)
 
 
 class CloseCase(_Action):

@@ -36,6 +36,8 @@ class Role(StrEnum):
     ADMIN = "admin"
     # A system account (HR/payroll), for absence ingestion; never reads cases.
     HR_SYSTEM = "hr_system"
+    # Runs evaluation reports: aggregates with every cell at least 5 people, never a case.
+    ANALYST = "analyst"
 
 
 class _Request(BaseModel):

@@ -7,7 +7,7 @@ never what was asked or answered. The content stays with the parties and their r
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +18,7 @@ from models.case import (
     InformationRequestStatus,
     NotificationRequest,
 )
+from models.plausible_dates import DateOfKind
 
 # The parties information may be requested from (DESIGN.md: healthcare, occupational
 # health, Arbetsförmedlingen, social services). FK is a participant, not asked here.
@@ -40,7 +41,7 @@ class RequestInformation(_Model):
     """Ask an outside party for information; needs the employee's consent for that party."""
 
     party: InformationParty
-    due_on: date
+    due_on: Annotated[date, DateOfKind("due_date")]
     # The party is reminded this many days before the due date (0: no reminder).
     remind_days_before: int = Field(default=3, ge=0, le=60)
 
@@ -49,7 +50,8 @@ class RecordInformationResponse(_Model):
     """The party's response arrived (its content stays outside rehabflow)."""
 
     request_id: UUID
-    received_on: date | None = None  # default: today (Europe/Stockholm)
+    # default: today (Europe/Stockholm)
+    received_on: Annotated[date | None, DateOfKind("fact_recorded")] = None
 
 
 # Why a coordinator cancels a request; the case itself cancels on closure or withdrawal.

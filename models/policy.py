@@ -67,6 +67,122 @@ class DeadlineRule(_Frozen):
     met_by_action: MetByAction | None = None
 
 
+class DateWindow(_Frozen):
+    """How far from today a date of one kind may plausibly lie, both ends included.
+
+    A date outside is far more likely a typo or a broken export (year 1, year 9999) than a
+    fact; such dates would be written for good into the append-only timeline, and an old
+    enough start would open a long-term case. `None` on a side means "not beyond today".
+    """
+
+    back: CalendarOffset | None
+    ahead: CalendarOffset | None
+    rationale: str = Field(min_length=1)
+
+    def earliest(self, today: date) -> date:
+        return self.back.before(today) if self.back else today
+
+    def latest(self, today: date) -> date:
+        return self.ahead.after(today) if self.ahead else today
+
+    def contains(self, day: date, today: date) -> bool:
+        return self.earliest(today) <= day <= self.latest(today)
+
+    @property
+    def reason(self) -> str:
+        """The rule in words, for a 422: the window relative to today, never the date given."""
+
+        def side(offset: CalendarOffset | None, where: str) -> str:
+            if offset is None:
+                return "today"
+            parts = [f"{offset.months} months"] if offset.months else []
+            parts += [f"{offset.days} days"] if offset.days else []
+            return f"{' and '.join(parts)} {where} today"
+
+        return f"must lie between {side(self.back, 'before')} and {side(self.ahead, 'after')}"
+
+
+# The kinds of date the API and the import accept; models name theirs with `DateOfKind`.
+DateKind = Literal[
+    "sick_leave_start",
+    "sick_leave_expected_end",
+    "absence",
+    "meeting",
+    "due_date",
+    "return_to_work",
+    "fact_recorded",
+]
+
+
+class DateWindows(_Frozen):
+    """Plausible windows, per kind of date, for every date a person or HR system sends."""
+
+    sick_leave_start: DateWindow
+    sick_leave_expected_end: DateWindow
+    absence: DateWindow
+    meeting: DateWindow
+    due_date: DateWindow
+    return_to_work: DateWindow
+    fact_recorded: DateWindow
+
+    def of(self, kind: DateKind) -> DateWindow:
+        window: DateWindow = getattr(self, kind)
+        return window
+
+
+PLAUSIBLE_DATES: Final = DateWindows(
+    sick_leave_start=DateWindow(
+        back=CalendarOffset(months=60),
+        ahead=CalendarOffset(days=31),
+        rationale="The rehabilitation chain's last checkpoint is day 550 (about 18 months) and "
+        "the long-term track starts on day 366; five years back still admits a long "
+        "sick leave that is registered late. A start up to a month ahead covers leave "
+        "certified before a planned operation.",
+    ),
+    sick_leave_expected_end=DateWindow(
+        back=CalendarOffset(months=60),
+        ahead=CalendarOffset(months=24),
+        rationale="Medical certificates rarely look more than a year ahead; two years leaves "
+        "room for the long-term track. The end of a leave that started within the start "
+        "window may lie as far back as that start.",
+    ),
+    absence=DateWindow(
+        back=CalendarOffset(months=60),
+        ahead=CalendarOffset(months=24),
+        rationale="Payroll exports cover the past; an absence older than five years cannot "
+        "trigger anything (monitors keep twelve months, the long-term track needs 366 "
+        "days) except by mistake. Planned absences and expected ends lie ahead, at most "
+        "as far as a certificate's expected end.",
+    ),
+    meeting=DateWindow(
+        back=CalendarOffset(months=12),
+        ahead=CalendarOffset(months=12),
+        rationale="Joint meetings are booked every second week and follow-ups within six "
+        "months of the return; a meeting recorded a year late, or booked more than a "
+        "year ahead, is a typo.",
+    ),
+    due_date=DateWindow(
+        back=CalendarOffset(months=12),
+        ahead=CalendarOffset(months=24),
+        rationale="Interventions, agreed next steps and information requests are planned "
+        "within the rehabilitation chain (18 months); a plan revision may keep a due "
+        "date that passed within the last year.",
+    ),
+    return_to_work=DateWindow(
+        back=CalendarOffset(months=12),
+        ahead=CalendarOffset(months=12),
+        rationale="A graded return is recorded when it is agreed or shortly after; the "
+        "follow-ups after it run for six months.",
+    ),
+    fact_recorded=DateWindow(
+        back=CalendarOffset(months=24),
+        ahead=None,
+        rationale="The day a deadline was met or a response arrived has happened: not "
+        "after today, and at most the retention period (24 months) back.",
+    ),
+)
+
+
 class Policy(_Frozen):
     """One version of a jurisdiction's rules; a case snapshots it at start."""
 
@@ -99,6 +215,8 @@ class Policy(_Frozen):
     # Days after a missed due date: first a reminder to the owner, later an escalation.
     overdue_reminder_after_days: PositiveInt
     overdue_escalation_after_days: PositiveInt
+    # Checked by the API and the import against the server's date, never in workflow code.
+    date_windows: DateWindows = PLAUSIBLE_DATES
 
     @property
     def identification_triggers(self) -> tuple[DeadlineRule, ...]:

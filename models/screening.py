@@ -15,11 +15,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.actions import (
     AgreedNextStep,
     MeetingHost,
+    MeetingTime,
     Participant,
     RecordFollowUpMeeting,
     RecordMeetingOutcome,
@@ -239,8 +240,8 @@ class SubmitFollowUpMeeting(_Submission):
     """A follow-up meeting: when, who attended, who held it, and the answers to the
     violence-exposure questions asked again (required when the employee attended)."""
 
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: MeetingTime
+    ends_at: MeetingTime
     attended: tuple[Participant, ...] = Field(min_length=1)
     held_by: MeetingHost
     violence_questions: ScreeningAnswers | None = None

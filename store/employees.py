@@ -5,11 +5,26 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.identity import IdentityProtector, PersonalIdentityNumber
 from store.schema import Employee
+
+
+def coded_attributes(pin: PersonalIdentityNumber) -> dict[str, object]:
+    """Sex and birth year, coded at intake for the evaluation's breakdowns (README: legal
+    basis and purpose). Nothing else of the number is kept in the clear."""
+    return {"sex": pin.legal_sex, "birth_year": pin.birth_date.year}
+
+
+def backfilling_coded_attributes(statement: Insert) -> Insert:
+    """On a known employee, fill in coded attributes that an older version did not store."""
+    return statement.on_conflict_do_update(
+        index_elements=[Employee.pin_lookup],
+        set_={"sex": statement.excluded.sex, "birth_year": statement.excluded.birth_year},
+        where=Employee.sex.is_(None),
+    )
 
 
 async def pseudonym_for(
@@ -21,16 +36,14 @@ async def pseudonym_for(
     """The employee's pseudonym, creating the mapping on first sight."""
     lookup = protector.lookup_hash(pin)
     # ON CONFLICT keeps two concurrent first sightings from creating two pseudonyms.
-    await session.execute(
-        insert(Employee)
-        .values(
-            pseudonym=uuid.uuid4(),
-            pin_lookup=lookup,
-            pin_encrypted=protector.encrypt(pin),
-            unit_code=unit_code,
-        )
-        .on_conflict_do_nothing(index_elements=[Employee.pin_lookup])
+    statement = insert(Employee).values(
+        pseudonym=uuid.uuid4(),
+        pin_lookup=lookup,
+        pin_encrypted=protector.encrypt(pin),
+        unit_code=unit_code,
+        **coded_attributes(pin),
     )
+    await session.execute(backfilling_coded_attributes(statement))
     pseudonym = await session.scalar(
         select(Employee.pseudonym).where(Employee.pin_lookup == lookup)
     )

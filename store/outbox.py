@@ -183,6 +183,62 @@ async def _record_undeliverable(
     )
 
 
+async def enqueue_staff_notification(
+    session: AsyncSession,
+    *,
+    idempotency_key: str,
+    notification_type: NotificationType,
+    recipient_role: RecipientRole,
+    unit_code: str,
+    contact_ids: list[int] | None = None,
+    due_on: date | None = None,
+    meeting: MeetingSlot | None = None,
+) -> int:
+    """Outbox rows of a notification to staff that belongs to no case (the programme's).
+
+    To the given unit contacts, or to every contact of `recipient_role` in the unit.
+    Idempotent on `idempotency_key`; returns the rows written (0 when already written or when
+    nobody can be reached, which writes one `no_recipient` row for operations to see).
+    """
+    try:
+        _KEY.validate_python(idempotency_key)
+    except ValidationError:
+        raise _invalid("key") from None
+    already = await session.scalar(
+        select(Notification.id).where(Notification.idempotency_key == idempotency_key).limit(1)
+    )
+    if already is not None:
+        return 0
+    query = select(UnitContact.id).where(
+        UnitContact.unit_code == unit_code, UnitContact.role == recipient_role.value
+    )
+    if contact_ids is not None:
+        query = query.where(UnitContact.id.in_(contact_ids))
+    recipients = list((await session.scalars(query.order_by(UnitContact.id))).all())
+    neutral: dict[str, object] = {
+        "idempotency_key": idempotency_key,
+        "notification_type": notification_type.value,
+        "recipient_role": recipient_role.value,
+        "case_id": None,
+        "unit_code": unit_code,
+        "due_on": due_on,
+        "meeting_id": meeting.meeting_id if meeting else None,
+        "meeting_starts_at": meeting.starts_at if meeting else None,
+        "meeting_ends_at": meeting.ends_at if meeting else None,
+        "meeting_sequence": meeting.sequence if meeting else None,
+    }
+    rows = [
+        neutral | {"delivery_key": delivery_key(idempotency_key, f"c{c}"), "unit_contact_id": c}
+        for c in recipients
+    ] or [
+        neutral | {"delivery_key": delivery_key(idempotency_key, "none"), "status": "no_recipient"}
+    ]
+    await session.execute(
+        insert(Notification).values(rows).on_conflict_do_nothing(index_elements=["delivery_key"])
+    )
+    return len(recipients)
+
+
 # ---------------------------------------------------------------- the dispatcher's side
 
 
@@ -196,7 +252,7 @@ class ClaimedNotification:
     recipient_role: RecipientRole
     unit_contact_id: int | None
     employee_pseudonym: UUID | None
-    case_id: UUID
+    case_id: UUID | None
     unit_code: str
     due_on: date | None
     deadline_kind: str | None

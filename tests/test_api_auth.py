@@ -270,3 +270,32 @@ async def test_a_caller_over_its_rate_is_429_with_retry_after_and_others_are_una
             assert refused.status_code == 429
             assert 1 <= int(refused.headers["retry-after"]) <= 10
             assert (await client.get("/api/v1/cases", headers=calm)).status_code == 200
+
+
+async def test_callers_without_a_valid_token_are_limited_by_their_address(
+    settings: Settings, time_skipping_env: WorkflowEnvironment, issuer: EmbeddedIssuer
+) -> None:
+    limited = settings.model_copy(
+        update={"api": ApiSettings(rate_limit_per_minute=6, rate_limit_burst=3)}
+    )
+    app = create_app(limited, temporal_client=time_skipping_env.client)
+    guesses = [{}, {"Authorization": "Bearer not-a-token"}, bearer("x.y.z")]
+    valid = bearer(issuer.mint(Role.MANAGER, subject="manager-at-home", units=["U1"]))
+
+    def client(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://rehabflow.test")
+
+    async with app.router.lifespan_context(app):
+        async with client("203.0.113.7") as attacker, client("198.51.100.2") as other:
+            codes = [
+                (await attacker.get("/api/v1/cases", headers=guesses[i % 3])).status_code
+                for i in range(5)
+            ]
+            assert codes == [401, 401, 401, 429, 429]
+            refused = await attacker.post("/codec/session", data={"token": "guess"})
+            assert refused.status_code == 429
+            assert 1 <= int(refused.headers["retry-after"]) <= 10
+            # Another address is not held back, and a verified caller has its own bucket.
+            assert (await other.get("/api/v1/cases")).status_code == 401
+            assert (await attacker.get("/api/v1/cases", headers=valid)).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -10,6 +11,7 @@ from temporalio.worker import Worker
 
 from api.auth import EmbeddedIssuer
 from models.api import Role
+from models.deadlines import STOCKHOLM
 from store.audit import audit_rows
 from tests.conftest import bearer
 
@@ -79,3 +81,65 @@ async def test_an_action_runs_the_workflow_update_and_a_rejection_is_409_with_th
     assert ("fk-1", "case.read") in refused
     assert ("manager-1", "action.close_case") in refused
     assert ("manager-1", "action.add_intervention") in refused
+
+
+async def test_dates_outside_the_policy_windows_are_422_naming_the_field_and_change_nothing(
+    api: httpx.AsyncClient, worker: Worker, unit_code: str, coordinator_headers: dict[str, str]
+) -> None:
+    created = await api.post(
+        "/api/v1/cases",
+        json={"employee_ref": PIN, "unit_code": unit_code, "trigger": "manager_concern"},
+        headers=coordinator_headers,
+    )
+    case_id = created.json()["case_id"]
+    today = datetime.now(STOCKHOLM).date()
+    far = "9999-12-31"
+    refused = [
+        ("set-sick-leave", {"start": "0001-01-01"}, "start"),
+        ("set-sick-leave", {"start": today.isoformat(), "expected_end": far}, "expected_end"),
+        (
+            "book-joint-meeting",
+            {"starts_at": f"{far}T09:00:00+01:00", "ends_at": f"{far}T10:00:00+01:00"},
+            "starts_at",
+        ),
+        (
+            "record-deadline-met",
+            {"kind": "fk_sick_notice", "met_on": (today + timedelta(days=1)).isoformat()},
+            "met_on",
+        ),
+        ("record-return-to-work-step", {"extent": 50, "from_date": "0001-01-01"}, "from_date"),
+        (
+            "add-intervention",
+            {
+                "intervention": {
+                    "track": "work_oriented",
+                    "kind": "work_training",
+                    "owner": "manager",
+                    "due_on": far,
+                }
+            },
+            "intervention.due_on",
+        ),
+        ("request-information", {"party": "fhv", "due_on": far}, "due_on"),
+    ]
+    for action, body, field in refused:
+        answer = await api.post(
+            f"/api/v1/cases/{case_id}/{action}", json=body, headers=coordinator_headers
+        )
+        assert answer.status_code == 422, (action, answer.text)
+        [problem] = answer.json()["detail"]
+        assert problem["field"] == field
+        assert problem["reason"].startswith("must lie between")
+        assert "9999" not in answer.text and "0001" not in answer.text
+
+    case = (await api.get(f"/api/v1/cases/{case_id}", headers=coordinator_headers)).json()
+    assert case["stage"] == "identified"
+    assert case["sick_start"] is None
+    assert case["meetings"] == []
+    # A date inside the window is taken.
+    taken = await api.post(
+        f"/api/v1/cases/{case_id}/set-sick-leave",
+        json={"start": (today - timedelta(days=40)).isoformat()},
+        headers=coordinator_headers,
+    )
+    assert taken.status_code == 200, taken.text

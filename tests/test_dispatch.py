@@ -63,15 +63,18 @@ def smtp() -> Iterator[tuple[RecordingSmtpHandler, SmtpChannel]]:
     controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost")
     controller.start()
     try:
-        yield handler, SmtpChannel(
-            SmtpSettings(
-                host="127.0.0.1",
-                port=port,
-                start_tls=False,
-                from_address=SENDER,
-                timeout_s=5,
-                local_hostname="localhost",
-            )
+        yield (
+            handler,
+            SmtpChannel(
+                SmtpSettings(
+                    host="127.0.0.1",
+                    port=port,
+                    start_tls=False,
+                    from_address=SENDER,
+                    timeout_s=5,
+                    local_hostname="localhost",
+                )
+            ),
         )
     finally:
         controller.stop()

@@ -9,6 +9,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from core.codec import KeyRing, build_data_converter
+from core.temporal import workflow_runner
 from tests.histories.scenarios import HISTORY_PAYLOAD_KEYS
 from tests.histories.scenarios_dispatch import DISPATCH_SCENARIOS
 from workflows import ALL_WORKFLOWS
@@ -26,5 +27,6 @@ async def test_saved_dispatcher_history_replays_on_current_code(name: str) -> No
     replayer = Replayer(
         workflows=ALL_WORKFLOWS,
         data_converter=build_data_converter(KeyRing.from_config(HISTORY_PAYLOAD_KEYS)),
+        workflow_runner=workflow_runner(),
     )
     await replayer.replay_workflow(history)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -78,15 +79,49 @@ def stacks(tmp_path: Path) -> Iterator[list[Stack]]:
     yield started
     for stack in started:
         if stack.process.poll() is None:
-            os.killpg(stack.process.pid, signal.SIGKILL)
+            # Its parts run in sessions of their own: let the supervisor stop them first.
+            stack.process.send_signal(signal.SIGTERM)
+            try:
+                stack.process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(stack.process.pid, signal.SIGKILL)
+                for pid in _pids(stack.env).values():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
 
 
-def test_make_up_runs_the_engine_and_a_second_start_keeps_every_case(
+def _pids(env: dict[str, str]) -> dict[str, int]:
+    pids: dict[str, int] = json.loads(
+        Path(env["REHABFLOW_DATA_DIR"], "run", "pids.json").read_text()
+    )
+    return pids
+
+
+def _kill_and_see_it_come_back(stack: Stack, part: str) -> None:
+    """SIGKILL one part by its PID; the supervisor starts a new one and the API is ready."""
+    old = _pids(stack.env)[part]
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert stack.process.poll() is None, f"make up stopped after {part} was killed"
+        try:
+            if _pids(stack.env)[part] != old:
+                stack.wait_ready()
+                return
+        except (OSError, ValueError):
+            pass  # the file is being replaced
+        time.sleep(0.5)
+    raise AssertionError(f"{part} did not come back")
+
+
+def test_make_up_runs_the_engine_survives_each_part_killed_and_a_second_start_keeps_every_case(
     stack_env: dict[str, str], stacks: list[Stack], tmp_path: Path
 ) -> None:
     log = tmp_path / "up.log"
     stacks.append(first := Stack(stack_env, log))
     first.wait_ready()
+    # No banner that names the server software.
+    assert "server" not in httpx.get(f"{first.api}/readyz", timeout=5).headers
     assert (
         httpx.get(
             f"http://127.0.0.1:{stack_env['REHABFLOW_TEMPORAL__UI_PORT']}/", timeout=5
@@ -130,7 +165,25 @@ def test_make_up_runs_the_engine_and_a_second_start_keeps_every_case(
         text=True,
     )
     assert f"case-{case_id}" in {w["execution"]["workflowId"] for w in json.loads(listed.stdout)}
+
+    # Each part killed in turn (the worker, the API, Temporal, PostgreSQL) comes back.
+    for part in ("worker", "api", "temporal", "postgres"):
+        _kill_and_see_it_come_back(first, part)
+    # ...and together they still act on the case: the worker runs its update, the API reads it.
+    consent = httpx.post(
+        f"{first.api}/api/v1/cases/{case_id}/record-consent",
+        json={"party": "fk", "given": True},
+        headers=coordinator,
+        timeout=60,
+    )
+    assert consent.status_code == 200, consent.text
     assert first.stop() == 0
+    said = log.read_text()
+    for part in ("worker", "api", "temporal", "postgres"):
+        assert f"{part} restarted (pid" in said
+    # Where the dev tokens are, never the tokens themselves.
+    assert "dev-tokens.json" in said
+    assert not any(token in said for token in tokens.values())
 
     stacks.append(second := Stack(stack_env, log))
     second.wait_ready()

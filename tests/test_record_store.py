@@ -1,8 +1,11 @@
-"""The record store itself: the timeline is append-only, and migration 0004 matches the schema."""
+"""The record store itself: the timeline is append-only, migration 0004 matches the schema, and
+a case change writes what it carries."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,9 +14,19 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.exceptions import ApplicationError
 
-from models.case import case_workflow_id
-from store.schema import Base, CaseEvent
+from activities.records import CaseRecords
+from models.case import (
+    CaseChange,
+    CaseColumns,
+    CaseProjection,
+    DeadlineRow,
+    Stage,
+    case_workflow_id,
+)
+from models.deadlines import DeadlineStatus, DeadlineView
+from store.schema import Base, Case, CaseDeadline, CaseEvent
 from tests.outbox_support import record_case
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -105,3 +118,102 @@ def _tables_named(diff: object) -> set[str]:
             if isinstance(name, str):
                 names.add(name)
     return names
+
+
+async def test_a_lean_change_writes_only_what_changed_and_a_whole_plan_replaces_the_stored_one(
+    sessionmaker: Sessions,
+) -> None:
+    case = await record_case(sessionmaker)
+    records = CaseRecords(sessionmaker)
+    at = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+
+    def view(kind: str, due: date, status: DeadlineStatus = DeadlineStatus.PENDING) -> DeadlineView:
+        return DeadlineView(kind=kind, description=kind, due_on=due, status=status)
+
+    def row(kind: str, due: date, status: DeadlineStatus = DeadlineStatus.PENDING) -> DeadlineRow:
+        return DeadlineRow(kind=kind, due_on=due, status=status)
+
+    def change(step: str, **fields: Any) -> CaseChange:
+        return CaseChange(
+            case_id=case.case_id,
+            workflow_id=case_workflow_id(case.case_id),
+            unit_code=case.unit_code,
+            step_key=step,
+            kind="sick_leave_set",
+            stage=Stage.JOINT_MEETING,
+            occurred_at=at,
+            **fields,
+        )
+
+    async def stored() -> tuple[tuple[Any, ...], dict[str, tuple[date, str]]]:
+        async with sessionmaker() as session:
+            row = await session.get(Case, case.case_id, populate_existing=True)
+            assert row is not None
+            deadlines = await session.scalars(
+                select(CaseDeadline).where(CaseDeadline.case_id == case.case_id)
+            )
+            plan = {d.kind: (d.due_on, d.status) for d in deadlines}
+            return (row.stage, row.sick_start, row.expected_end, row.policy_id), plan
+
+    # A change written before the lean record: the whole projection and plan.
+    await records.record_change(
+        change(
+            "00001-sick_leave_set",
+            projection=CaseProjection(
+                stage=Stage.JOINT_MEETING,
+                policy_id="se-default",
+                policy_version=1,
+                sick_start=date(2026, 3, 1),
+                expected_end=date(2026, 6, 1),
+                overdue=False,
+                next_deadline_kind="a",
+                next_deadline_on=date(2026, 3, 8),
+                next_meeting_at=None,
+                long_term=False,
+                relapse_count=0,
+                outcome=None,
+                closed_at=None,
+            ),
+            deadlines=(view("a", date(2026, 3, 8)), view("b", date(2026, 4, 1))),
+        )
+    )
+    assert await stored() == (
+        ("joint_meeting", date(2026, 3, 1), date(2026, 6, 1), "se-default"),
+        {"a": (date(2026, 3, 8), "pending"), "b": (date(2026, 4, 1), "pending")},
+    )
+
+    # A lean change: the stage and a cleared expected end; `b` met, `a` gone, `c` new.
+    await records.record_change(
+        change(
+            "00002-sick_leave_set",
+            columns=CaseColumns(stage=Stage.SCREENING, expected_end=None),
+            deadline_rows=(
+                row("b", date(2026, 4, 1), DeadlineStatus.MET),
+                row("c", date(2026, 5, 1)),
+            ),
+            deadlines_dropped=("a",),
+        )
+    )
+    assert await stored() == (
+        ("screening", date(2026, 3, 1), None, "se-default"),
+        {"b": (date(2026, 4, 1), "met"), "c": (date(2026, 5, 1), "pending")},
+    )
+
+    # Nothing changed but the timeline: the columns stay, and an unknown case is refused.
+    await records.record_change(change("00003-deadline_met"))
+    assert (await stored())[0] == ("screening", date(2026, 3, 1), None, "se-default")
+    # The first change of a run: every column, and its plan replaces the stored one.
+    await records.record_change(
+        change(
+            "00004-sick_leave_set",
+            columns=CaseColumns(stage=Stage.PLANNING, sick_start=date(2026, 2, 27)),
+            deadline_rows=(row("d", date(2026, 7, 1)),),
+            plan_replaced=True,
+        )
+    )
+    assert await stored() == (
+        ("planning", date(2026, 2, 27), None, "se-default"),
+        {"d": (date(2026, 7, 1), "pending")},
+    )
+    with pytest.raises(ApplicationError, match="not recorded"):
+        await records.record_change(change("00004-x").model_copy(update={"case_id": uuid.uuid4()}))

@@ -21,7 +21,7 @@ from authlib.deprecate import AuthlibDeprecationWarning
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from api.deps import authenticate, get_context
+from api.deps import authenticate, client_address, get_context
 from core.settings import AuthSettings
 from web.session import LOGIN_COOKIE, SESSION_COOKIE, SESSION_HOURS, local_path, set_cookie
 
@@ -116,7 +116,8 @@ async def finish_sign_in(
     access_token = token.get("access_token")
     if not isinstance(access_token, str):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the provider sent no access token")
-    await authenticate(context, access_token)  # the same checks as every API call
+    # The same checks as every API call.
+    await authenticate(context, access_token, client_address(request))
     response = RedirectResponse(pending.get("next") or "/cases", status.HTTP_303_SEE_OTHER)
     set_cookie(response, SESSION_COOKIE, access_token, max_age=SESSION_HOURS * 3600)
     response.delete_cookie(LOGIN_COOKIE, path="/signin", secure=True, httponly=True)

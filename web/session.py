@@ -17,7 +17,7 @@ from fastapi import HTTPException, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import Caller
-from api.deps import authenticate, get_context
+from api.deps import authenticate, client_address, get_context
 
 SESSION_COOKIE: Final = "rehabflow_session"
 CSRF_COOKIE: Final = "rehabflow_csrf"
@@ -118,7 +118,7 @@ async def page_caller(request: Request) -> Caller:
     if not token:
         raise SignInRequired(sign_in_url(request))
     try:
-        return await authenticate(get_context(request), token)
+        return await authenticate(get_context(request), token, client_address(request))
     except HTTPException as exc:
         if exc.status_code == 401:
             raise SignInRequired(sign_in_url(request)) from None
@@ -129,7 +129,7 @@ async def page_caller(request: Request) -> Caller:
 PAGE_PREFIXES: Final = ("/cases", "/signin", "/signout", "/language", "/static", "/teams", "/me")
 
 
-class SecurityHeaders:
+class PageSecurityHeaders:
     """The Content-Security-Policy and its companions on every page and asset."""
 
     def __init__(self, app: ASGIApp) -> None:

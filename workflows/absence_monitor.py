@@ -103,6 +103,7 @@ class AbsenceMonitorWorkflow:
             next_rule_on=self._next_rule_day(),
             fired=tuple(self._state.fired),
             busy=bool(self._inbox) or self._firing,
+            last_event_id=self._state.seen_event_ids[-1] if self._state.seen_event_ids else None,
         )
 
     @workflow.run

@@ -529,13 +529,14 @@ class RehabCaseWorkflow:
                     self._publish()
 
     async def _record(self, effect: Record) -> None:
-        """One change; writes are serialized, so a later write's projection is never older."""
+        """One change; writes are serialized, and each carries what changed since the one
+        before it, so the record store never goes back to older values."""
         self._publish(effect.shown)
         self._wake = True
         async with self._record_lock:
             await workflow.execute_activity_method(
                 CaseRecords.record_change,
-                effect.change,
+                self._core.as_sent(effect.change),
                 start_to_close_timeout=RECORD_STORE_TIMEOUT,
                 retry_policy=RECORD_STORE_RETRY,
             )

@@ -13,7 +13,7 @@ FastAPI must see.)
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -37,7 +37,10 @@ from models.case.actions import (
     OWN_REQUEST_PARTY,
     ActionDeclaration,
 )
+from models.deadlines import STOCKHOLM
 from models.instruments import InvalidAnswers
+from models.plausible_dates import implausible_dates
+from models.policy import get_policy
 from models.screening import (
     Registry,
     SubmitFollowUpMeeting,
@@ -91,6 +94,12 @@ async def execute_case_action(
     if case is None:
         await audit_refusal(context, caller, what, case_id)
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+    # Dates outside the case policy's plausible windows, against the server's date: the
+    # workflow would take them as they are, into the append-only timeline.
+    windows = get_policy(case.policy_id, case.policy_version).date_windows
+    implausible = implausible_dates(body, windows, datetime.now(STOCKHOLM).date())
+    if implausible:
+        raise FieldRejected(implausible[0].field, implausible[0].reason)
     if (
         action.body_check is not None
         and caller.role not in action.unrestricted

@@ -26,7 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import scope_for
 from api.auth import Caller
-from api.deps import CODEC_COOKIE, CodecCallerDep, ContextDep, audit_refusal, authenticate
+from api.deps import (
+    CODEC_COOKIE,
+    CodecCallerDep,
+    ContextDep,
+    audit_refusal,
+    authenticate,
+    client_address,
+)
 from core.codec import (
     DecryptionError,
     payload_workflow_id,
@@ -188,7 +195,7 @@ async def sign_in(request: Request, context: ContextDep) -> Response:
     if not token:
         form = parse_qs((await request.body()).decode(errors="replace"))
         token = (form.get("token") or [""])[0].strip()
-    caller = await authenticate(context, token)
+    caller = await authenticate(context, token, client_address(request))
     if caller.role not in CODEC_ROLES:
         await audit_refusal(context, caller, "codec.session", None)
         raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not decode payloads")

@@ -7,10 +7,10 @@ from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from channels.message import MeetingSlot, NotificationType, RecipientRole
-from models.deadlines import DeadlineView, TrackedDeadline
+from models.deadlines import DeadlineStatus, DeadlineView, TrackedDeadline
 from models.meetings import TeamBooking
 from models.policy import SWEDISH_DEFAULT, Policy
 from models.sick_leave import SickSpell
@@ -398,6 +398,64 @@ class CaseProjection(_Frozen):
     closed_at: datetime | None
 
 
+class _Sparse(_Frozen):
+    """Sent with only the fields that were set: a default costs nothing on the wire."""
+
+    @model_serializer(mode="wrap")
+    def _only_the_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        return {k: v for k, v in dumped.items() if k in self.model_fields_set}
+
+
+class CaseColumns(_Sparse):
+    """The `cases` columns that changed since the case's previous recorded change.
+
+    Only the fields that were set are sent and written (a column may change to None), so a
+    change that moves the stage alone carries the stage alone.
+    """
+
+    stage: Stage | None = None
+    policy_id: str | None = None
+    policy_version: int | None = None
+    sick_start: date | None = None
+    expected_end: date | None = None
+    overdue: bool | None = None
+    next_deadline_kind: str | None = None
+    next_deadline_on: date | None = None
+    next_meeting_at: datetime | None = None
+    long_term: bool | None = None
+    relapse_count: int | None = None
+    outcome: CaseOutcome | None = None
+    closed_at: datetime | None = None
+
+    @classmethod
+    def between(cls, before: CaseProjection, after: CaseProjection) -> CaseColumns:
+        return cls(
+            **{
+                name: value
+                for name in CaseProjection.model_fields
+                if (value := getattr(after, name)) != getattr(before, name)
+            }
+        )
+
+    def values(self) -> dict[str, Any]:
+        """The columns to write, as the `cases` table stores them."""
+        values: dict[str, Any] = {}
+        for name in sorted(self.model_fields_set):
+            value = getattr(self, name)
+            values[name] = value.value if isinstance(value, StrEnum) else value
+        return values
+
+
+class DeadlineRow(_Sparse):
+    """A deadline as the `case_deadlines` table stores it (its description is the policy's)."""
+
+    kind: str
+    due_on: date
+    status: DeadlineStatus
+    met_on: date | None = None
+
+
 class ConsentRecord(_Frozen):
     party: ConsentParty
     given: bool
@@ -449,8 +507,8 @@ class NextStepRecord(_Frozen):
     intervention_id: UUID | None = None
 
 
-class CaseChange(_Frozen):
-    """One state change of a case: a timeline event plus the projection after it.
+class CaseChange(_Sparse):
+    """One state change of a case: a timeline event plus what it changed in the record store.
 
     `detail` goes into the timeline that managers may see: kinds, dates and codes only.
     """
@@ -463,7 +521,15 @@ class CaseChange(_Frozen):
     stage: Stage
     occurred_at: datetime
     detail: dict[str, Any] = Field(default_factory=dict)
-    projection: CaseProjection
+    # The columns that changed, the deadlines that are new or changed and the kinds of those
+    # dropped. The first change a run records carries every column and the whole plan, which
+    # replaces the stored one.
+    columns: CaseColumns | None = None
+    deadline_rows: tuple[DeadlineRow, ...] = ()
+    deadlines_dropped: tuple[str, ...] = ()
+    plan_replaced: bool = False
+    # Changes sent before the lean record: always the whole projection and the whole plan.
+    projection: CaseProjection | None = None
     deadlines: tuple[DeadlineView, ...] = ()
     consent: ConsentRecord | None = None
     meeting: MeetingRecord | None = None

@@ -1,4 +1,5 @@
-"""Building one recorded change of a case: its step key, event, projection and views."""
+"""Building one recorded change of a case: its step key and event, and, as it is sent, the
+columns and deadlines that changed since the change before it."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from uuid import UUID
 
 from models.case import (
     CaseChange,
+    CaseColumns,
     CaseInput,
+    CaseProjection,
     CaseState,
     ConsentRecord,
+    DeadlineRow,
     MeetingRecord,
     NextStepRecord,
     NotificationRequest,
     ScreeningRecord,
 )
+from models.deadlines import DeadlineView
 
 from . import planning
 from .checks import CaseChecks
@@ -32,6 +37,8 @@ class Recorder(CaseChecks):
         super().__init__(input, state)
         self.workflow_id = workflow_id
         self.new_id = new_id
+        # What this run last sent to the record store: the columns and deadlines by kind.
+        self._sent: tuple[CaseProjection, dict[str, DeadlineRow]] | None = None
 
     def next_step_key(self, kind: str) -> str:
         self.state.event_seq += 1
@@ -51,7 +58,8 @@ class Recorder(CaseChecks):
         occurred_at: datetime | None = None,
     ) -> Record:
         """One change, as the case is now. A timer-driven change occurred at its scheduled
-        instant, even when the worker gets to it later; an action occurred now."""
+        instant, even when the worker gets to it later; an action occurred now. Its columns
+        and deadlines are added when it is sent (`as_sent`)."""
         s = self.state
         change = CaseChange(
             case_id=self.input.case_id,
@@ -62,15 +70,43 @@ class Recorder(CaseChecks):
             stage=s.stage,
             occurred_at=occurred_at or now,
             detail=detail,
-            projection=planning.projection(s, self.policy),
-            deadlines=planning.deadline_views(s),
-            consent=consent,
-            meeting=meeting,
-            screenings=screenings,
-            next_steps=next_steps,
-            notifications=notifications,
+            # Only what this change has: an unset field is not sent.
+            **_given(
+                consent=consent,
+                meeting=meeting,
+                screenings=screenings,
+                next_steps=next_steps,
+                notifications=notifications,
+            ),
         )
         return Record(change, (s.stage, s.overdue))
+
+    def as_sent(self, change: CaseChange) -> CaseChange:
+        """`change` with the case's columns and deadlines as they are when it is written.
+
+        Taken from the state at the time of writing, in the order the writes happen, so a
+        write never puts older values back. The first write of a run carries everything;
+        each later one only what changed since the write before it.
+        """
+        columns = planning.projection(self.state, self.policy)
+        deadlines = {d.kind: _row(d) for d in planning.deadline_views(self.state)}
+        sent, self._sent = self._sent, (columns, deadlines)
+        if sent is None:
+            return change.model_copy(
+                update={
+                    "columns": CaseColumns(**columns.model_dump()),
+                    "deadline_rows": tuple(deadlines.values()),
+                    "plan_replaced": True,
+                }
+            )
+        before_columns, before = sent
+        return change.model_copy(
+            update=_given(
+                columns=CaseColumns.between(before_columns, columns),
+                deadline_rows=tuple(d for k, d in deadlines.items() if before.get(k) != d),
+                deadlines_dropped=tuple(k for k in before if k not in deadlines),
+            )
+        )
 
     def sick_leave_detail(self) -> dict[str, Any]:
         s = self.state
@@ -79,3 +115,14 @@ class Recorder(CaseChecks):
             "expected_end": s.expected_end.isoformat() if s.expected_end else None,
             "deadlines": len(s.deadlines),
         }
+
+
+def _row(view: DeadlineView) -> DeadlineRow:
+    if view.met_on is None:
+        return DeadlineRow(kind=view.kind, due_on=view.due_on, status=view.status)
+    return DeadlineRow(kind=view.kind, due_on=view.due_on, status=view.status, met_on=view.met_on)
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields that hold something (an empty tuple or None is the default)."""
+    return {name: value for name, value in fields.items() if value not in (None, ())}

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.own_temporal("test")
 def valid_pin(n: int) -> str:
     """The n-th synthetic personal identity number: a real date and a correct check digit."""
     born = date(1960, 1, 1) + timedelta(days=n * 7)
-    body = f"{born:%y%m%d}{n % 1000:03d}"
+    body = f"{born:%y%m%d}{n % 999 + 1:03d}"  # birth number 000 is never issued
     total = 0
     for i, digit in enumerate(body):
         product = int(digit) * (2 if i % 2 == 0 else 1)
@@ -58,19 +58,16 @@ async def test_a_100000_row_export_imports_with_the_right_counts(
     tmp_path: Path,
 ) -> None:
     source = tmp_path / "export.csv"
-    rows = write_export(source, unit_code, employees=200, per_employee=500, first=date(2022, 1, 3))
+    # 500 absences every third day: about four years back, inside the policy's windows.
+    first = date.today() - timedelta(days=1600)
+    rows = write_export(source, unit_code, employees=200, per_employee=500, first=first)
+    later, earlier = first + timedelta(days=1100), first + timedelta(days=1096)
     with source.open("a", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(
-            ["p0-0", valid_pin(0), unit_code, "sick", "2022-01-03", "2022-01-03", 100, ""]
-        )
-        writer.writerow(["bad-1", "19811218-9875", unit_code, "sick", "2025-01-01", "", 100, ""])
-        writer.writerow(
-            ["bad-2", valid_pin(1), unit_code, "sick", "2025-01-05", "2025-01-01", 100, ""]
-        )
-        writer.writerow(
-            ["bad-3", valid_pin(2), unit_code, "sick", "2025-01-05", "", 100, "", "extra"]
-        )
+        writer.writerow(["p0-0", valid_pin(0), unit_code, "sick", first, first, 100, ""])
+        writer.writerow(["bad-1", "19811218-9875", unit_code, "sick", earlier, "", 100, ""])
+        writer.writerow(["bad-2", valid_pin(1), unit_code, "sick", later, earlier, 100, ""])
+        writer.writerow(["bad-3", valid_pin(2), unit_code, "sick", later, "", 100, "", "extra"])
     progressed: list[int] = []
 
     summary = await import_file(source, ingestion, progressed.append)
@@ -110,7 +107,9 @@ async def test_an_interrupted_import_resumes_where_it_stopped_and_stores_nothing
     tmp_path: Path,
 ) -> None:
     source = tmp_path / "export.csv"
-    rows = write_export(source, unit_code, employees=5, per_employee=40, first=date(2024, 1, 1))
+    rows = write_export(
+        source, unit_code, employees=5, per_employee=40, first=date.today() - timedelta(days=365)
+    )
 
     with pytest.raises(RuntimeError):
         await import_file(source, _CrashAfter(ingestion, 2), chunk_rows=50)  # type: ignore[arg-type]
@@ -120,6 +119,29 @@ async def test_an_interrupted_import_resumes_where_it_stopped_and_stores_nothing
     assert summary.resumed_from == 100
     assert (summary.accepted, summary.duplicate, summary.rejected) == (rows, 0, 0)
     assert await _count(sessionmaker, AbsenceEvent) == rows
+
+
+async def test_rows_with_dates_outside_the_policy_windows_are_refused_and_not_stored(
+    ingestion: AbsenceIngestion,
+    unit_code: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "export.csv"
+    with source.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COLUMNS)
+        writer.writerow(["ancient", valid_pin(1), unit_code, "sick", "0001-01-01", "", 100, ""])
+        writer.writerow(["far-ahead", valid_pin(2), unit_code, "sick", "9999-01-01", "", 100, ""])
+
+    summary = await import_file(source, ingestion)
+
+    assert (summary.accepted, summary.rejected) == (0, 2)
+    with rejected_path(source).open() as fh:
+        rejected = [(r["line"], r["field"]) for r in csv.DictReader(fh)]
+    assert rejected == [("2", "start"), ("3", "start")]
+    assert "9999" not in rejected_path(source).read_text()
+    assert await _count(sessionmaker, AbsenceEvent) == 0
 
 
 async def test_a_file_without_the_required_columns_is_refused(

@@ -62,6 +62,8 @@ DENIED: dict[Role, set[Track]] = {
     Role.SOCIAL_SERVICES: set(Track) - {Track.GENERAL, Track.SOCIAL},
     Role.ADMIN: set(Track),
     Role.HR_SYSTEM: set(Track),
+    # Aggregates only: no step of any case.
+    Role.ANALYST: set(Track),
 }
 
 

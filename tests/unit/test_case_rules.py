@@ -4,6 +4,7 @@ each action changes and asks the shell to do (models/case/)."""
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -29,8 +30,10 @@ from models.actions import (
     SetSickLeave,
 )
 from models.case import (
+    CaseChange,
     CaseInput,
     CaseOutcome,
+    CaseProjection,
     CaseTrigger,
     ConsentParty,
     InformationRequestStatus,
@@ -41,7 +44,7 @@ from models.case import (
 )
 from models.case.effects import AskTeam, FinishChild, Record, ReleaseSeat, StartChild
 from models.case.rules import CaseCore, initial_state
-from models.deadlines import local_date
+from models.deadlines import DeadlineStatus, local_date
 from models.information_requests import (
     CancelInformationRequest,
     RecordInformationResponse,
@@ -617,3 +620,89 @@ def test_an_overdue_protected_intervention_never_flags_the_case() -> None:
     protected = c.state.interventions[0].intervention_id
     assert c.intervention_overdue(InterventionOverdueNotice(intervention_id=protected), NOW) == []
     assert c.state.overdue is False
+
+
+def test_a_write_carries_the_whole_case_first_and_afterwards_only_what_changed() -> None:
+    c = core()
+    first = c.as_sent(c.opened(NOW).change)
+    assert first.columns is not None and first.columns.sick_start == SICK_START
+    assert first.columns.model_fields_set == set(CaseProjection.model_fields)
+    assert first.plan_replaced
+    assert {d.kind for d in first.deadline_rows} == {d.kind for d in c.state.deadlines}
+    assert first.projection is None and first.deadlines == ()
+
+    starts = NOW - timedelta(hours=2)
+    effects, _ = c.apply(
+        "book_joint_meeting",
+        BookJointMeeting(starts_at=starts, ends_at=starts + timedelta(hours=1)),
+        NOW,
+    )
+    (booked,) = [c.as_sent(e.change) for e in effects if isinstance(e, Record)]
+    assert booked.columns is not None and not booked.plan_replaced
+    assert booked.columns.values() == {"next_meeting_at": starts, "stage": "joint_meeting"}
+    assert booked.deadline_rows == () and booked.deadlines_dropped == ()
+    # What did not change is not sent at all.
+    wire = booked.model_dump_json()
+    assert "sick_start" not in wire and "projection" not in wire and "deadline" not in wire
+
+    effects, _ = c.apply("set_sick_leave", SetSickLeave(start=SICK_START - timedelta(days=7)), NOW)
+    (moved,) = [c.as_sent(e.change) for e in effects if isinstance(e, Record)]
+    assert moved.columns is not None
+    assert moved.columns.values()["sick_start"] == SICK_START - timedelta(days=7)
+    # Every deadline is counted from the start: all moved, and are sent as they are now.
+    assert {(d.kind, d.due_on) for d in moved.deadline_rows} == {
+        (d.kind, d.due_on) for d in c.state.deadlines
+    }
+
+    effects, _ = c.apply("record_deadline_met", RecordDeadlineMet(kind="fk_sick_notice"), NOW)
+    (met,) = [c.as_sent(e.change) for e in effects if isinstance(e, Record)]
+    assert [(d.kind, d.status) for d in met.deadline_rows] == [
+        ("fk_sick_notice", DeadlineStatus.MET)
+    ]
+
+
+def test_a_change_in_the_shape_sent_before_the_lean_record_still_decodes() -> None:
+    """An activity scheduled by earlier code may still be waiting for a worker."""
+    old = {
+        "case_id": str(uuid.uuid4()),
+        "workflow_id": "case-x",
+        "unit_code": "U1",
+        "step_key": "00002-sick_leave_set",
+        "kind": "sick_leave_set",
+        "stage": "identified",
+        "occurred_at": "2026-11-30T10:00:00Z",
+        "detail": {},
+        "projection": {
+            "stage": "identified",
+            "policy_id": "se-default",
+            "policy_version": 1,
+            "sick_start": "2026-11-10",
+            "expected_end": None,
+            "overdue": False,
+            "next_deadline_kind": "fk_sick_notice",
+            "next_deadline_on": "2026-11-17",
+            "next_meeting_at": None,
+            "long_term": False,
+            "relapse_count": 0,
+            "outcome": None,
+            "closed_at": None,
+        },
+        "deadlines": [
+            {
+                "kind": "fk_sick_notice",
+                "description": "Employer's sick notice",
+                "due_on": "2026-11-17",
+                "status": "pending",
+                "met_on": None,
+            }
+        ],
+        "consent": None,
+        "meeting": None,
+        "screenings": [],
+        "next_steps": [],
+        "notifications": [],
+    }
+    change = CaseChange.model_validate_json(json.dumps(old))
+    assert change.projection is not None and change.projection.sick_start == SICK_START
+    assert [d.kind for d in change.deadlines] == ["fk_sick_notice"]
+    assert change.columns is None and not change.plan_replaced

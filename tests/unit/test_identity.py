@@ -84,6 +84,68 @@ def test_number_born_today_is_valid() -> None:
     assert parse_personnummer(ten, today=TODAY).birth_date == TODAY
 
 
+# --- the personnummer project's public test vectors -----------------------------------------
+
+# The shared test list of the personnummer libraries (github.com/personnummer/meta,
+# testdata/list.json): each number in its four written forms, whether it is valid, and
+# whether it is a personnummer (ssn) or a coordination number (con).
+# (long, short, separated, separated long, valid, type)
+PERSONNUMMER_VECTORS = [
+    ("201509160006", "1509160006", "150916-0006", "20150916-0006", False, "ssn"),  # serial 000
+    ("190905271474", "0905271474", "090527+1474", "19090527+1474", True, "ssn"),  # 100+
+    ("198707049996", "8707049996", "870704-9996", "19870704-9996", False, "ssn"),
+    ("198211059954", "8211059954", "821105-9954", "19821105-9954", True, "ssn"),
+    ("193901829913", "3901829913", "390182-9913", "19390182-9913", False, "con"),
+    ("195705749959", "5705749959", "570574-9959", "19570574-9959", True, "con"),
+    ("201211209941", "1211209941", "121120-9941", "20121120-9941", False, "ssn"),
+    ("199012119948", "9012119948", "901211-9948", "19901211-9948", True, "ssn"),
+    ("201210759984", "1210759984", "121075-9984", "20121075-9984", False, "con"),
+    ("197306749982", "7306749982", "730674-9982", "19730674-9982", True, "con"),
+    ("187912219990", "7912219990", "791221+9990", "18791221+9990", True, "ssn"),  # 100+
+    ("200012099891", "0012099891", "001209-9891", "20001209-9891", True, "ssn"),
+    ("19090527 1474", "090527 1474", "090527 1474", "19090527 1474", False, "ssn"),  # space
+]
+# The vectors' short form without a separator reads as under 100, which is a different
+# (younger) person for the two centenarians: valid, but not the same 12 digits.
+_UNDER_100_READING = {"0905271474": "200905271474", "7912219990": "197912219990"}
+
+
+def _vector_cases() -> list[tuple[str, bool, str, str]]:
+    cases = []
+    for long, short, separated, separated_long, valid, kind in PERSONNUMMER_VECTORS:
+        for form in (long, short, separated, separated_long):
+            expected = _UNDER_100_READING.get(form, long)
+            cases.append((form, valid, kind, expected))
+    return cases
+
+
+@pytest.mark.parametrize(("value", "valid", "kind", "normalised"), _vector_cases())
+def test_public_personnummer_vectors(value: str, valid: bool, kind: str, normalised: str) -> None:
+    if not valid:
+        with pytest.raises(InvalidPersonalIdentityNumber):
+            parse_personnummer(value, today=TODAY)
+        return
+
+    pnr = parse_personnummer(value, today=TODAY)
+
+    assert pnr.value == normalised
+    assert pnr.is_coordination_number == (kind == "con")
+
+
+def test_serial_000_is_never_issued() -> None:
+    assert reason_for("201509160006") == "serial number 000 is never issued"
+    assert reason_for("150916-0006") == "serial number 000 is never issued"
+
+
+def test_twelve_digit_form_with_plus_means_a_hundred_or_older() -> None:
+    assert parse_personnummer("19090527+1474", today=TODAY).birth_date == date(1909, 5, 27)
+    # 1924 turns 100 in 2024: '+' applies from January of that year, as in the 10-digit form.
+    ten = with_check_digit("241201", "123")
+    assert parse_personnummer(f"19{ten[:6]}+{ten[6:]}", today=TODAY).birth_date.year == 1924
+    # Someone born in 1981 is not 100: the '+' contradicts the stated century.
+    assert reason_for("19811218+9876") == "'+' is only used from the year of the 100th birthday"
+
+
 # --- century rules ---------------------------------------------------------------------------
 
 
@@ -168,7 +230,6 @@ def test_birth_date_after_today_is_rejected() -> None:
         "1981121-89876",  # hyphen in the wrong place
         "198112189876x",
         "19811218 9876",
-        "19811218+9876",  # '+' only exists in the 10-digit form
         "811218--9876",
         "811218_9876",
         "\u0668\u0661\u0661\u0662\u0661\u0668\u0669\u0668\u0667\u0666",  # Arabic-Indic digits
@@ -308,12 +369,16 @@ def valid_numbers(draw: st.DrawFn) -> tuple[str, str, date]:
     birth = draw(st.dates(min_value=date(today.year - 150, 1, 1), max_value=today))
     coordination = draw(st.booleans())
     day = birth.day + (60 if coordination else 0)
-    ten = with_check_digit(
-        f"{birth:%y%m}{day:02d}", draw(st.from_regex(r"[0-9]{3}", fullmatch=True))
-    )
+    # Birth number 000 is never issued.
+    serial = draw(st.integers(min_value=1, max_value=999))
+    ten = with_check_digit(f"{birth:%y%m}{day:02d}", f"{serial:03d}")
     expected = f"{birth.year:04d}{ten[2:]}"
     separator = "+" if today.year - birth.year >= 100 else "-"
-    forms = [expected, f"{expected[:8]}-{expected[8:]}", f"{ten[:6]}{separator}{ten[6:]}"]
+    forms = [
+        expected,
+        f"{expected[:8]}{separator}{expected[8:]}",
+        f"{ten[:6]}{separator}{ten[6:]}",
+    ]
     if separator == "-":
         forms.append(ten)
     return draw(st.sampled_from(forms)), expected, today

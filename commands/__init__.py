@@ -1,0 +1,1 @@
+"""What starter.py runs: each command's work, kept out of the argument parsing."""

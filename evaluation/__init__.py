@@ -1,0 +1,1 @@
+"""The evaluation of routines: measures, small-cell suppression, the report."""
