@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SOURCES := workflows models activities channels core store api ingestion deploy worker.py starter.py
 
-.PHONY: up test install lint histories clean bytecode
+.PHONY: up test install lint histories clean bytecode browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,20 @@ up: $(VENV)/.installed bytecode
 # 2 cores (busy ones), 321 s against 509 s in one process. `make test TEST_WORKERS=0` runs
 # the suite in one process.
 TEST_WORKERS ?= 2
-test: $(VENV)/.installed-dev bytecode
+test: $(VENV)/.installed-dev bytecode browser
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The browser tests drive Debian's Chromium (never a downloaded build): installed here when
+# running as root, else one line that says how.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	  else \
+	    echo "Chromium is missing: install Debian's package with 'sudo apt-get install -y chromium'"; \
+	    exit 1; \
+	  fi; }
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -10,31 +10,47 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 from rich.console import Console
-from sqlalchemy.dialects.postgresql import insert
 
+from core import administration
 from core.settings import Settings
 from ingestion.csv_import import COLUMNS
 from models.meetings import WEEKDAYS
 from store.db import create_engine, create_sessionmaker
-from store.schema import UNIT_CONTACT_ROLES, Unit
+from store.schema import UNIT_CONTACT_ROLES
 
 console = Console()
 
 
-async def add_unit(settings: Settings, code: str, name: str) -> bool:
+async def add_unit(settings: Settings, code: str, name: str, policy_id: str = "se-default") -> bool:
     """Register a unit; returns False when it already existed (nothing is changed then)."""
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine).begin() as session:
-            result = await session.execute(
-                insert(Unit)
-                .values(code=code, name=name)
-                .on_conflict_do_nothing()
-                .returning(Unit.code)
-            )
-            return result.scalar_one_or_none() is not None
+            return await administration.create_unit(session, code, name, policy_id)
     finally:
         await engine.dispose()
+
+
+async def change_unit(
+    settings: Settings, code: str, name: str | None, policy_id: str | None, active: bool | None
+) -> int:
+    """Rename a unit, set its policy for new cases, or (de)activate it: as the admin API."""
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine).begin() as session:
+            unit = await administration.change_unit(
+                session, code, name=name, policy_id=policy_id, active=active
+            )
+            console.print(
+                f"unit {unit.code}: policy {unit.policy_id}, "
+                f"{'active' if unit.active else 'deactivated'}"
+            )
+    except administration.NotFound as missing:
+        console.print(f"[red]{missing}[/red]")
+        return 2
+    finally:
+        await engine.dispose()
+    return 0
 
 
 async def import_absences(settings: Settings, source: Path) -> int:
@@ -86,27 +102,27 @@ async def import_absences(settings: Settings, source: Path) -> int:
     return 0
 
 
-async def add_contact(settings: Settings, unit: str, role: str, channel: str, address: str) -> int:
+async def add_contact(
+    settings: Settings, unit: str, role: str, channel: str, address: str, language: str = "sv"
+) -> int:
     """Register a unit contact (idempotent); the address is not echoed, it is personal data."""
-    from store.cases import unit_exists
-    from store.contacts import add_unit_contact
-
-    if (channel == "webhook") != address.startswith(("https://", "http://")) or " " in address:
-        console.print("[red]address: an e-mail address, or an http(s) URL for a webhook[/red]")
-        return 2
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine).begin() as session:
-            if not await unit_exists(session, unit):
-                console.print(f"[red]unit {unit} is not registered: run add-unit first[/red]")
-                return 2
-            contact_id = await add_unit_contact(
+            contact_id = await administration.add_contact(
                 session,
-                unit_code=unit,
+                unit,
                 role=role,  # type: ignore[arg-type]  # argparse choices checked it
                 channel=channel,  # type: ignore[arg-type]
                 address=address,
+                language=language,  # type: ignore[arg-type]
             )
+    except administration.Refused as refused:
+        console.print(f"[red]{refused.field}: {refused.reason}[/red]")
+        return 2
+    except administration.NotFound:
+        console.print(f"[red]unit {unit} is not registered: run add-unit first[/red]")
+        return 2
     finally:
         await engine.dispose()
     console.print(f"contact {contact_id} registered for {role} in unit {unit}")
@@ -178,10 +194,6 @@ async def add_team(
     from core.secrets import load_secrets
     from core.temporal import connect
     from models.meetings import TeamConfig
-    from store.contacts import add_unit_contact
-    from store.meeting_teams import TeamConflict
-    from store.meeting_teams import add_team as store_team
-    from workflows.meeting_team import ensure_team_running
 
     try:
         config = TeamConfig.model_validate(fields)
@@ -190,30 +202,26 @@ async def add_team(
             field = ".".join(str(p) for p in error["loc"]) or "team"
             console.print(f"[red]{field}: {error['msg']}[/red]")
         return 2
-    for role, address in contacts:
-        if " " in address or "@" not in address:
-            console.print(f"[red]--{role.replace('_', '-')}: an e-mail address[/red]")
-            return 2
+    registration = administration.TeamRegistration(
+        config,
+        name,
+        tuple(units),
+        tuple(contacts),  # type: ignore[arg-type]
+    )
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine).begin() as session:
-            written = await store_team(session, config, name, units)
-            for unit in units:
-                for role, address in contacts:
-                    await add_unit_contact(
-                        session,
-                        unit_code=unit,
-                        role=role,  # type: ignore[arg-type]  # fk_officer or coordinator
-                        channel="email",
-                        address=address,
-                    )
-    except TeamConflict as exc:
+            written = await administration.register_team(session, registration)
+    except administration.Refused as refused:
+        console.print(f"[red]{refused.field}: {refused.reason}[/red]")
+        return 2
+    except administration.Conflict as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
     finally:
         await engine.dispose()
     client = await connect(settings, load_secrets(settings))
-    await ensure_team_running(client, settings.temporal.task_queue, config)
+    await administration.start_team(client, settings.temporal.task_queue, config)
     console.print(
         f"team {config.code} {written.value.replace('_', ' ')}; its cadence runs as "
         f"workflow meeting-team-{config.code}"
@@ -344,6 +352,20 @@ def main(argv: list[str] | None = None) -> int:
     unit = commands.add_parser("add-unit", help="register an organisational unit")
     unit.add_argument("code", help="unit code, e.g. SKV-HEMTJ-1 (letters, digits, . _ -)")
     unit.add_argument("--name", required=True, help="the unit's name")
+    unit.add_argument(
+        "--policy",
+        choices=administration.POLICY_IDS,
+        default="se-default",
+        help="the policy new cases of the unit take a snapshot of",
+    )
+    change = commands.add_parser(
+        "change-unit", help="rename a unit, set its policy for new cases, or deactivate it"
+    )
+    change.add_argument("code", help="a registered unit code")
+    change.add_argument("--name", help="the unit's new name")
+    change.add_argument("--policy", choices=administration.POLICY_IDS)
+    change.add_argument("--deactivate", action="store_true", help="open no new cases")
+    change.add_argument("--activate", action="store_true")
     absences = commands.add_parser(
         "import-absences", help="import a payroll export of absences (CSV), resumably"
     )
@@ -355,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     contact.add_argument("role", choices=UNIT_CONTACT_ROLES)
     contact.add_argument("address", help="e-mail address, or https:// URL with --channel webhook")
     contact.add_argument("--channel", choices=["email", "webhook"], default="email")
+    contact.add_argument(
+        "--language", choices=["sv", "en"], default="sv", help="language of the notifications"
+    )
     demo_cmd = commands.add_parser(
         "demo", help="post a synthetic workforce's year of absences to the running API"
     )
@@ -459,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValidationError:
             console.print("[red]unit code: use 1 to 32 letters, digits, '.', '_' or '-'[/red]")
             return 2
-        created = asyncio.run(add_unit(settings, code, args.name))
+        created = asyncio.run(add_unit(settings, code, args.name, args.policy))
         console.print(f"unit {code} {'registered' if created else 'already registered'}")
     elif args.command == "import-absences":
         if not args.file.is_file():
@@ -467,7 +492,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return asyncio.run(import_absences(settings, args.file))
     elif args.command == "add-contact":
-        return asyncio.run(add_contact(settings, args.unit, args.role, args.channel, args.address))
+        return asyncio.run(
+            add_contact(settings, args.unit, args.role, args.channel, args.address, args.language)
+        )
+    elif args.command == "change-unit":
+        active = True if args.activate else False if args.deactivate else None
+        return asyncio.run(change_unit(settings, args.code, args.name, args.policy, active))
     elif args.command == "demo":
         if not 1 <= args.employees <= 100_000:
             console.print("[red]--employees: between 1 and 100000[/red]")

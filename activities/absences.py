@@ -17,7 +17,7 @@ from core.case_start import start_case
 from models.absence import CaseReferralResult, CaseTriggerRequest, CaseTriggerResult
 from models.actions import AbsenceNews
 from models.case import CaseInput, OpenCaseRecord, case_workflow_id
-from store.cases import insert_case, open_case_of
+from store.cases import insert_case, open_case_of, policy_of_unit
 from store.schema import Case, CaseEvent
 
 # Case ids opened by a monitor derive from the employee and the trigger, so a retried
@@ -114,6 +114,10 @@ class CaseOpener:
 
     async def _open(self, case_input: CaseInput) -> CaseReferralResult:
         """Start the case's workflow and write its open row; the partial index has the last word."""
+        async with self._sessionmaker() as session:
+            # The case takes a snapshot of its unit's policy when it starts.
+            policy = await policy_of_unit(session, case_input.unit_code)
+        case_input = case_input.model_copy(update={"policy": policy})
         try:
             await start_case(self._client, case_input, self._task_queue)
         except WorkflowAlreadyStartedError:

@@ -7,6 +7,7 @@ Function level: each router names the roles of an endpoint with `require_roles`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,12 +19,14 @@ from models.api import (
     CaseForFhv,
     CaseForFkOfficer,
     CaseForManager,
+    CaseForSocialServices,
     CaseListItem,
     CaseTimeline,
     CaseView,
     ConsentView,
     CoordinatorInterventionView,
     CoordinatorTimelineEntry,
+    DeadlineView,
     DisclosureView,
     InformationRequestView,
     InterventionView,
@@ -40,11 +43,13 @@ from models.case import Track as TrackName
 from models.case import events as event_kinds
 from models.case.events import SENSITIVE_TRACKS, VISIBLE_TRACKS, Track
 from store import case_queries
+from store.audit import record_access
 from store.case_queries import CaseScope
 from store.schema import (
     AgreedNextStepRow,
     Case,
     CaseConsent,
+    CaseDeadline,
     CaseEvent,
     CaseInformationRequest,
     CaseIntervention,
@@ -53,7 +58,16 @@ from store.schema import (
 )
 
 # Roles that read case content at all; admin and hr_system never do.
-CASE_READERS = frozenset({Role.EMPLOYEE, Role.MANAGER, Role.COORDINATOR, Role.FK_OFFICER, Role.FHV})
+CASE_READERS = frozenset(
+    {
+        Role.EMPLOYEE,
+        Role.MANAGER,
+        Role.COORDINATOR,
+        Role.FK_OFFICER,
+        Role.FHV,
+        Role.SOCIAL_SERVICES,
+    }
+)
 
 
 def scope_for(caller: Caller) -> CaseScope:
@@ -67,6 +81,8 @@ def scope_for(caller: Caller) -> CaseScope:
         case Role.FHV:
             # DESIGN: "engaged and consented"; engagement is not recorded yet, consent is.
             return CaseScope(consent_party=ConsentParty.FHV.value)
+        case Role.SOCIAL_SERVICES:
+            return CaseScope(consent_party=ConsentParty.SOCIAL_SERVICES.value)
         case _:
             return CaseScope(nothing=True)
 
@@ -75,7 +91,17 @@ def scope_for(caller: Caller) -> CaseScope:
 
 # Reads of these views are written to the access audit: they hold (or will hold) screening,
 # violence, medical or social data.
-SENSITIVE_CASE_VIEW = {Role.COORDINATOR: "case.full", Role.FHV: "case.medical"}
+SENSITIVE_CASE_VIEW = {
+    Role.COORDINATOR: "case.full",
+    Role.FHV: "case.medical",
+    Role.SOCIAL_SERVICES: "case.social",
+}
+
+
+def deadline_views(rows: Sequence[CaseDeadline]) -> list[DeadlineView]:
+    return [
+        DeadlineView(kind=r.kind, due_on=r.due_on, status=r.status, met_on=r.met_on) for r in rows
+    ]
 
 
 def list_item(case: Case) -> CaseListItem:
@@ -161,6 +187,7 @@ INTERVENTION_TRACKS: dict[Role, frozenset[str] | None] = {
     Role.COORDINATOR: None,
     Role.MANAGER: frozenset({TrackName.WORK_ORIENTED.value}),
     Role.FHV: frozenset({TrackName.MEDICAL.value}),
+    Role.SOCIAL_SERVICES: frozenset({TrackName.SOCIAL.value}),
 }
 
 # The parties whose information requests each audience sees; None means all of them. That
@@ -170,6 +197,7 @@ INFORMATION_PARTIES: dict[Role, frozenset[str] | None] = {
     Role.COORDINATOR: None,
     Role.MANAGER: frozenset({ConsentParty.ARBETSFORMEDLINGEN.value}),
     Role.FHV: frozenset({ConsentParty.FHV.value}),
+    Role.SOCIAL_SERVICES: frozenset({ConsentParty.SOCIAL_SERVICES.value}),
 }
 
 
@@ -261,6 +289,19 @@ async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
             return CaseForFkOfficer(
                 **core, **sick_leave, meetings=_meetings(await q.meetings_of(session, case.id))
             )
+        case Role.SOCIAL_SERVICES:
+            return CaseForSocialServices(
+                **core,
+                interventions=_interventions(
+                    await q.interventions_of(session, case.id, INTERVENTION_TRACKS[role])
+                ),
+                information_requests=_information_requests(
+                    await q.information_requests_of(session, case.id, INFORMATION_PARTIES[role])
+                ),
+                next_steps=_next_steps(
+                    await q.next_steps_of(session, case.id, INTERVENTION_TRACKS[role])
+                ),
+            )
         case Role.FHV:
             return CaseForFhv(
                 **core,
@@ -275,6 +316,35 @@ async def case_view(session: AsyncSession, role: Role, case: Case) -> CaseView:
                 ),
             )
     raise ValueError(f"role {role} reads no case content")
+
+
+async def audit_case_read(
+    session: AsyncSession, caller: Caller, case_id: uuid.UUID, view: CaseView
+) -> None:
+    """The access-audit rows of one read of a case, JSON or page alike, added to the read's
+    own transaction: if they cannot be written, nothing is shown."""
+    if (what := SENSITIVE_CASE_VIEW.get(caller.role)) is not None:
+        await _record(session, caller, case_id, what)
+    if isinstance(view, CaseForCoordinator) and view.violence_disclosed:
+        # The restricted table was read and shown: audited as its own row, so who has seen a
+        # disclosure can be answered without reading every full-case view.
+        await _record(session, caller, case_id, "violence.read")
+
+
+async def audit_timeline_read(session: AsyncSession, caller: Caller, case_id: uuid.UUID) -> None:
+    if timeline_is_sensitive(caller.role):
+        await _record(session, caller, case_id, "timeline.read")
+
+
+async def _record(session: AsyncSession, caller: Caller, case_id: uuid.UUID, what: str) -> None:
+    await record_access(
+        session,
+        subject=caller.subject,
+        role=caller.role.value,
+        case_id=case_id,
+        what=what,
+        allowed=True,
+    )
 
 
 # ---------------------------------------------------------------- timeline, per audience

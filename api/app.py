@@ -17,6 +17,7 @@ from api.openapi import install_openapi, methods_by_path
 from api.ratelimit import RateLimiter
 from api.routers import (
     absence_events,
+    administration,
     case_actions,
     cases,
     codec,
@@ -38,7 +39,10 @@ from core.observability import (
 from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect
+from store.contacts import ContactProtector
 from store.db import create_engine, create_sessionmaker
+from web import pages
+from web.session import PageSecurityHeaders
 
 
 def create_app(
@@ -80,6 +84,7 @@ def create_app(
             limiter=RateLimiter(settings.api.rate_limit_per_minute, settings.api.rate_limit_burst),
             codec=EncryptionCodec(KeyRing.from_config(secrets.payload_keys)),
             instruments=instruments.load_registry(settings.screening.instruments_dir),
+            contacts=ContactProtector(KeyRing.from_config(secrets.pin_encryption_keys)),
         )
         try:
             async with AsyncExitStack() as stack:
@@ -116,6 +121,8 @@ def create_app(
     app.include_router(absence_events.router)
     app.include_router(codec.router)
     app.include_router(meeting_teams.router)
+    app.include_router(administration.router)
+    pages.install(app)
     app.include_router(reports.router)
     app.include_router(programme.router)
     # Inside the codec's CORS, which answers the UI's preflights itself.
@@ -126,6 +133,8 @@ def create_app(
         origins=settings.api.codec_cors_origins
         or [f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"],
     )
+    # The pages' Content-Security-Policy and companions (web/session.py).
+    app.add_middleware(PageSecurityHeaders)
     # Outermost but for the headers, so nothing reads a body before its size is checked.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     if telemetry is not None:

@@ -14,6 +14,7 @@ from api.ratelimit import RateLimiter
 from core.identity import IdentityProtector
 from core.settings import Settings
 from models.instruments import INSTRUMENTS, Instrument
+from store.contacts import ContactProtector
 
 
 @dataclass(frozen=True)
@@ -29,3 +30,5 @@ class ApiContext:
     codec: PayloadCodec
     # The screening instruments answers are scored with: shipped, plus loaded definitions.
     instruments: Mapping[tuple[str, int], Instrument] = field(default_factory=lambda: INSTRUMENTS)
+    # Encrypts the employee's own contact address (the record store's key ring).
+    contacts: ContactProtector | None = None

@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.i18n import requested_language, translate_reason
 from models.api import FieldError, Problem, ValidationProblem
 
 log = structlog.get_logger(__name__)
@@ -69,28 +70,36 @@ _REASONS_BY_TYPE = {
 }
 
 
-def _validation_response(errors: list[FieldError]) -> JSONResponse:
+def _validation_response(request: Request, errors: list[FieldError]) -> JSONResponse:
+    # The reason in the language the client asked for (Swedish or English); field names
+    # are codes and stay as they are.
+    language = requested_language(request.headers.get("accept-language"))
+    if language is not None:
+        errors = [
+            FieldError(field=e.field, reason=translate_reason(language, e.reason)) for e in errors
+        ]
     return JSONResponse(status_code=422, content=ValidationProblem(detail=errors).model_dump())
 
 
-async def _on_request_validation(_: Request, exc: Exception) -> JSONResponse:
+async def _on_request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # pydantic's messages describe the rule ("at most 32 characters"); its "input"
     # and "ctx" entries can carry the rejected value, so they are dropped.
     return _validation_response(
+        request,
         [
             FieldError(
                 field=_field_name(tuple(e["loc"])),
                 reason=_REASONS_BY_TYPE.get(e["type"], e["msg"]),
             )
             for e in exc.errors()
-        ]
+        ],
     )
 
 
-async def _on_field_rejected(_: Request, exc: Exception) -> JSONResponse:
+async def _on_field_rejected(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FieldRejected)
-    return _validation_response([FieldError(field=exc.field, reason=exc.reason)])
+    return _validation_response(request, [FieldError(field=exc.field, reason=exc.reason)])
 
 
 def _problem(status_code: int, detail: str, *, retry: bool = False) -> JSONResponse:

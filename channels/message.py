@@ -46,6 +46,8 @@ class NotificationType(StrEnum):
     INFORMATION_REQUEST_OVERDUE = "information_request_overdue"
     INFORMATION_REQUEST_CANCELLED = "information_request_cancelled"
     CASE_CLOSED = "case_closed"
+    # One message a day per recipient, in place of that day's overdue and escalation notices.
+    DEADLINE_DIGEST = "deadline_digest"
     # The programme around the cases (issue 16): staff notifications that belong to no case.
     MANAGER_COURSE_INVITATION = "manager_course_invitation"
     MANAGER_COURSE_DUE = "manager_course_due"

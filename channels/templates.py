@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from string import Formatter
@@ -16,8 +17,8 @@ from channels.message import (
     Recipient,
     deadline_label,
 )
+from core.i18n import Language, gettext
 
-Language = Literal["en", "sv"]
 ContextField = Literal["due_on", "deadline_kind", "meeting"]
 
 GREETING = "There is something for you in rehabflow."
@@ -213,6 +214,20 @@ TEMPLATES: dict[NotificationType, Template] = {
         ),
         _DUE,
     ),
+    NotificationType.DEADLINE_DIGEST: Template(
+        "rehabflow: overdue deadlines (daily summary)",
+        "rehabflow: passerade tidsfrister (daglig sammanfattning)",
+        ("Deadlines have passed in your cases.",),
+    ),
+}
+
+# Notices that wait for the recipient's daily digest instead of going out one by one.
+DIGESTED = frozenset({NotificationType.DEADLINE_OVERDUE, NotificationType.DEADLINE_ESCALATION})
+_DIGEST_LINES = {
+    NotificationType.DEADLINE_OVERDUE: "Case {case_ref}: the deadline for {deadline} was {due_on}.",
+    NotificationType.DEADLINE_ESCALATION: (
+        "Case {case_ref}: the deadline for {deadline} was {due_on}; it is escalated to you."
+    ),
 }
 
 
@@ -223,25 +238,30 @@ class RenderedNotification:
     calendar: CalendarInvite | None
 
 
-def _day(value: date) -> str:
-    return f"{WEEKDAYS[value.weekday()]} {value.isoformat()}"
+def _day(value: date, language: Language = "en") -> str:
+    return f"{gettext(language, WEEKDAYS[value.weekday()])} {value.isoformat()}"
 
 
-def template_values(context: NotificationContext) -> dict[str, str | None]:
-    """The only values a template can show, all derived from the neutral context."""
+def template_values(
+    context: NotificationContext, language: Language = "en"
+) -> dict[str, str | None]:
+    """The only values a template can show, all derived from the neutral context; the
+    words among them (weekday, deadline label) in `language`."""
     meeting = context.meeting
     start = meeting.starts_at.astimezone(STOCKHOLM) if meeting else None
     end = meeting.ends_at.astimezone(STOCKHOLM) if meeting else None
+    deadline = deadline_label(context.deadline_kind) if context.deadline_kind else None
     return {
         "case_ref": context.case_ref,
         "unit_code": context.unit_code,
         "link": context.link,
-        "due_on": _day(context.due_on) if context.due_on else None,
+        "due_on": _day(context.due_on, language) if context.due_on else None,
         "due_date": context.due_on.isoformat() if context.due_on else None,
-        "deadline": deadline_label(context.deadline_kind) if context.deadline_kind else None,
+        "deadline": gettext(language, deadline) if deadline else None,
         "meeting_date": start.date().isoformat() if start else None,
         "meeting_time": (
-            f"{_day(start.date())}, {start:%H:%M}-{end:%H:%M} (Stockholm time)"
+            f"{_day(start.date(), language)}, {start:%H:%M}-{end:%H:%M} "
+            + gettext(language, "(Stockholm time)")
             if start and end
             else None
         ),
@@ -262,18 +282,31 @@ def render(
     created_at: datetime,
     organizer: str | None = None,
     subject_language: Language = "en",
+    language: Language | None = None,
 ) -> RenderedNotification:
-    """Render one notification; raises TemplateContextError if a required field is missing."""
+    """Render one notification; raises TemplateContextError if a required field is missing.
+
+    `language` renders subject and text in the recipient's language through the catalog
+    (core.i18n); without it the text is English and only the subject follows
+    `subject_language`."""
     template = TEMPLATES[notification_type]
     missing = sorted(name for name in template.requires if getattr(context, name) is None)
     if missing:
         raise TemplateContextError(f"{notification_type} needs {', '.join(missing)}")
     if context.case_id is None and "{case_ref}" in " ".join((template.subject_en, *template.lines)):
         raise TemplateContextError(f"{notification_type} needs case_id")
-    values = template_values(context)
-    subject = template.subject_sv if subject_language == "sv" else template.subject_en
-    lines = [filled for line in template.lines if (filled := _fill(line, values)) is not None]
-    text = "\n\n".join([GREETING, "\n".join(lines), FOOTER.format_map(values)]) + "\n"
+    words: Language = language or "en"
+    values = template_values(context, words)
+    if language is None:
+        subject = template.subject_sv if subject_language == "sv" else template.subject_en
+    else:
+        subject = gettext(language, template.subject_en)
+
+    def say(text: str) -> str:
+        return gettext(words, text)
+
+    lines = [filled for line in template.lines if (filled := _fill(say(line), values)) is not None]
+    text = "\n\n".join([say(GREETING), "\n".join(lines), say(FOOTER).format_map(values)]) + "\n"
     calendar = None
     if template.calendar_method and context.meeting:
         calendar = build_invitation(
@@ -296,6 +329,7 @@ def compose_message(
     created_at: datetime,
     organizer: str | None = None,
     subject_language: Language = "en",
+    language: Language | None = None,
 ) -> OutboundMessage:
     """The one way to build an OutboundMessage, so its text always comes from a template."""
     rendered = render(
@@ -304,6 +338,7 @@ def compose_message(
         created_at=created_at,
         organizer=organizer,
         subject_language=subject_language,
+        language=language,
     )
     return OutboundMessage(
         idempotency_key=idempotency_key,
@@ -313,5 +348,49 @@ def compose_message(
         subject=rendered.subject,
         text=rendered.text,
         calendar=rendered.calendar,
+        created_at=created_at,
+    )
+
+
+def compose_digest(
+    *,
+    idempotency_key: str,
+    recipient: Recipient,
+    notices: Sequence[tuple[NotificationType, NotificationContext]],
+    created_at: datetime,
+    language: Language,
+) -> OutboundMessage:
+    """One message for a recipient's overdue and escalated deadlines: a line per notice,
+    each as neutral as the notice itself, and a link to the overdue cases."""
+    if not notices or any(kind not in DIGESTED for kind, _ in notices):
+        raise TemplateContextError("a digest holds overdue and escalation notices only")
+    template = TEMPLATES[NotificationType.DEADLINE_DIGEST]
+    first = notices[0][1]
+    lines = []
+    for kind, context in notices:
+        if context.deadline_kind is None or context.due_on is None:
+            raise TemplateContextError(f"{kind} needs deadline_kind, due_on")
+        lines.append(
+            gettext(language, _DIGEST_LINES[kind]).format_map(template_values(context, language))
+        )
+    link = f"{str(first.app_url).rstrip('/')}/cases?overdue=yes"
+    text = (
+        "\n\n".join(
+            [
+                gettext(language, GREETING),
+                gettext(language, template.lines[0]),
+                "\n".join(f"- {line}" for line in lines),
+                gettext(language, FOOTER).format(link=link),
+            ]
+        )
+        + "\n"
+    )
+    return OutboundMessage(
+        idempotency_key=idempotency_key,
+        notification_type=NotificationType.DEADLINE_DIGEST,
+        recipient=recipient,
+        context=first,
+        subject=gettext(language, template.subject_en),
+        text=text,
         created_at=created_at,
     )

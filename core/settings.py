@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
@@ -97,6 +98,16 @@ class AuthSettings(BaseModel):
     units_claim: str = "rehabflow_units"
     employee_claim: str = "rehabflow_employee"
     leeway_s: int = Field(default=30, ge=0, le=300)
+    # The pages' sign-in (authorization code with PKCE) in "oidc" mode: the client
+    # registered at the provider; its discovery document defaults to the issuer's.
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    discovery_url: str | None = None
+    scopes: str = "openid"
+
+    @property
+    def openid_configuration_url(self) -> str:
+        return self.discovery_url or (self.issuer.rstrip("/") + "/.well-known/openid-configuration")
 
     @field_validator("algorithms")
     @classmethod
@@ -135,6 +146,9 @@ class NotificationSettings(BaseModel):
     # HMAC key of the webhook signature header; required when a webhook contact exists.
     webhook_secret: SecretStr | None = None
     webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # Overdue and escalation notices wait for one daily digest per recipient, sent at this
+    # local time (Europe/Stockholm); None sends them at once (several at once still as one).
+    digest_time: time | None = time(7, 0)
     # After this many failed attempts a notification is dead-lettered.
     max_attempts: int = Field(default=8, ge=1)
     # Exponential backoff: first retry after `backoff_initial_s`, doubling up to the max.

@@ -31,6 +31,8 @@ class Role(StrEnum):
     COORDINATOR = "coordinator"
     FK_OFFICER = "fk_officer"
     FHV = "fhv"
+    # Municipal social services: only cases with the employee's social-services consent.
+    SOCIAL_SERVICES = "social_services"
     ADMIN = "admin"
     # A system account (HR/payroll), for absence ingestion; never reads cases.
     HR_SYSTEM = "hr_system"
@@ -59,6 +61,27 @@ class CreateCaseRequest(_Request):
     )
 
 
+class FindCaseRequest(_Request):
+    """Find an employee's case from the identity number: in a body, never in a URL, where
+    proxies and access logs would keep it."""
+
+    employee_ref: Annotated[str, StringConstraints(min_length=10, max_length=13)] = Field(
+        description="The employee's personal identity number or coordination number."
+    )
+
+
+class SetEmployeeContactRequest(_Request):
+    """Where the employee's own notifications go; stored encrypted, never shown again."""
+
+    channel: Literal["email"] = "email"
+    address: Annotated[
+        str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    ] = Field(description="The employee's e-mail address.")
+    language: Literal["sv", "en"] = Field(
+        default="sv", description="The language of the employee's notifications."
+    )
+
+
 class CaseCreated(_Response):
     case_id: UUID
     stage: Stage
@@ -79,6 +102,20 @@ class CaseListItem(_Response):
     next_deadline_on: date | None
     opened_at: datetime
     closed_at: datetime | None
+
+
+class DeadlineView(_Response):
+    """One deadline of the case's current sick period, as the workflow last planned it."""
+
+    kind: str
+    due_on: date
+    status: str = Field(description="pending, due, overdue or met")
+    met_on: date | None
+
+
+class CaseDeadlines(_Response):
+    case_id: UUID
+    items: list[DeadlineView]
 
 
 class CasePage(_Response):
@@ -247,8 +284,25 @@ class CaseForFhv(_CaseCore):
     next_steps: list[NextStepView] = Field(description="Agreed medical-track next steps.")
 
 
+class CaseForSocialServices(_CaseCore):
+    """Social services, only with the employee's social-services consent: the social track
+    (never the protected track's safety support) and the requests sent to them."""
+
+    audience: Literal["social_services"] = "social_services"
+    interventions: list[InterventionView] = Field(description="Social-track interventions.")
+    information_requests: list[InformationRequestView] = Field(
+        description="Information requests to social services itself."
+    )
+    next_steps: list[NextStepView] = Field(description="Agreed social-track next steps.")
+
+
 CaseView = Annotated[
-    CaseForCoordinator | CaseForManager | CaseForEmployee | CaseForFkOfficer | CaseForFhv,
+    CaseForCoordinator
+    | CaseForManager
+    | CaseForEmployee
+    | CaseForFkOfficer
+    | CaseForFhv
+    | CaseForSocialServices,
     Field(discriminator="audience"),
 ]
 
@@ -276,7 +330,7 @@ class TimelineForCoordinator(_Response):
 class TimelineForParty(_Response):
     """The steps of the tracks this role may see; detail is never included."""
 
-    audience: Literal["manager", "employee", "fk_officer", "fhv"]
+    audience: Literal["manager", "employee", "fk_officer", "fhv", "social_services"]
     case_id: UUID
     entries: list[TimelineEntry]
 
@@ -296,6 +350,100 @@ class ActionAccepted(_Response):
     created_ids: list[UUID] = Field(
         default_factory=list, description="Ids the action created (meeting, interventions)."
     )
+
+
+# ---------------------------------------------------------------- administration (admin role)
+
+PolicyId = Literal["se-default", "no-nav"]
+ContactRole = Literal[
+    "manager",
+    "coordinator",
+    "fk_officer",
+    "fhv",
+    "healthcare",
+    "social_services",
+    "arbetsformedlingen",
+]
+LanguageCode = Literal["sv", "en"]
+UnitName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ContactAddress = Annotated[str, StringConstraints(min_length=3, max_length=2048)]
+
+
+class UnitView(_Response):
+    code: str
+    name: str
+    policy_id: str = Field(description="The policy a new case of the unit takes a snapshot of.")
+    active: bool
+
+
+class CreateUnitRequest(_Request):
+    code: UnitCode
+    name: UnitName
+    policy_id: PolicyId = "se-default"
+
+
+class ChangeUnitRequest(_Request):
+    """Only the fields given change; `active: false` deactivates the unit."""
+
+    name: UnitName | None = None
+    policy_id: PolicyId | None = None
+    active: bool | None = None
+
+
+class ContactView(_Response):
+    contact_id: int
+    role: str
+    channel: str
+    address: str
+    language: str
+    active: bool
+
+
+class CreateContactRequest(_Request):
+    role: ContactRole
+    channel: Literal["email", "webhook"] = "email"
+    address: ContactAddress
+    language: LanguageCode = "sv"
+
+
+class ChangeContactRequest(_Request):
+    """Only the fields given change; `active: false` deactivates the contact."""
+
+    address: ContactAddress | None = None
+    language: LanguageCode | None = None
+    active: bool | None = None
+
+
+TeamCodeText = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+
+
+class CreateTeamRequest(_Request):
+    """A joint-meeting team: its cadence (fixed once registered), units and staff."""
+
+    code: TeamCodeText
+    name: UnitName
+    weekday: int = Field(ge=1, le=7, description="ISO weekday: 1 Monday … 7 Sunday")
+    starts_at: str = Field(pattern=r"^\d{2}:\d{2}$", description="local time, e.g. 09:00")
+    meeting_minutes: int = Field(ge=15, le=240)
+    capacity: int = Field(ge=1, le=12)
+    anchor_on: date
+    lead_hours: int = Field(ge=0, le=288)
+    units: list[UnitCode] = Field(min_length=1, max_length=50)
+    fk_officer: ContactAddress | None = None
+    coordinators: list[ContactAddress] = Field(default_factory=list, max_length=10)
+
+
+class ChangeTeamRequest(_Request):
+    """Add units to a team (a team's cadence is fixed; pause it to stop booking)."""
+
+    add_units: list[UnitCode] = Field(min_length=1, max_length=50)
+
+
+class TeamRegistered(_Response):
+    code: str
+    result: Literal["created", "units_added", "unchanged"]
 
 
 # ---------------------------------------------------------------- codec server

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, nulls_last, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.meetings import TEAM_WORKFLOW_PREFIX
@@ -19,6 +19,7 @@ from store.schema import (
     AgreedNextStepRow,
     Case,
     CaseConsent,
+    CaseDeadline,
     CaseEvent,
     CaseInformationRequest,
     CaseIntervention,
@@ -66,9 +67,16 @@ class CaseFilters:
 
 
 async def list_cases(
-    session: AsyncSession, scope: CaseScope, filters: CaseFilters, *, limit: int, offset: int
+    session: AsyncSession,
+    scope: CaseScope,
+    filters: CaseFilters,
+    *,
+    limit: int,
+    offset: int,
+    urgent_first: bool = False,
 ) -> tuple[Sequence[Case], int]:
-    """One page of visible cases, newest first, and how many match in all."""
+    """One page of visible cases, newest first (or, `urgent_first`, the overdue ones first,
+    then by the next deadline), and how many match in all."""
     where = [scope.predicate()]
     if filters.stage is not None:
         where.append(Case.stage == filters.stage)
@@ -79,12 +87,13 @@ async def list_cases(
     if filters.trigger is not None:
         where.append(Case.trigger == filters.trigger)
     total = await session.scalar(select(func.count()).select_from(Case).where(*where))
+    order = (
+        (Case.overdue.desc(), nulls_last(Case.next_deadline_on.asc()), Case.opened_at, Case.id)
+        if urgent_first
+        else (Case.opened_at.desc(), Case.id)
+    )
     rows = await session.scalars(
-        select(Case)
-        .where(*where)
-        .order_by(Case.opened_at.desc(), Case.id)
-        .limit(limit)
-        .offset(offset)
+        select(Case).where(*where).order_by(*order).limit(limit).offset(offset)
     )
     return rows.all(), int(total or 0)
 
@@ -180,6 +189,16 @@ async def next_steps_of(
     if tracks is not None:
         query = query.where(AgreedNextStepRow.track.in_(sorted(tracks)))
     rows = await session.scalars(query.order_by(AgreedNextStepRow.due_on, AgreedNextStepRow.id))
+    return rows.all()
+
+
+async def deadlines_of(session: AsyncSession, case_id: uuid.UUID) -> Sequence[CaseDeadline]:
+    """Every deadline of the case, soonest first: kind, due date, status, when it was met."""
+    rows = await session.scalars(
+        select(CaseDeadline)
+        .where(CaseDeadline.case_id == case_id)
+        .order_by(CaseDeadline.due_on, CaseDeadline.kind)
+    )
     return rows.all()
 
 

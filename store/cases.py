@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.case import OpenCaseRecord, Stage
+from models.policy import Policy, get_policy
 from store.schema import Case, Unit
 
 
@@ -24,6 +25,17 @@ async def open_case_of(session: AsyncSession, pseudonym: uuid.UUID) -> Case | No
 
 async def unit_exists(session: AsyncSession, code: str) -> bool:
     return await session.get(Unit, code) is not None
+
+
+async def policy_of_unit(session: AsyncSession, code: str) -> Policy:
+    """The policy a case of this unit takes a snapshot of when it starts (latest version)."""
+    policy_id = await session.scalar(select(Unit.policy_id).where(Unit.code == code))
+    return get_policy(policy_id or "se-default")
+
+
+async def unit_is_active(session: AsyncSession, code: str) -> bool:
+    """A deactivated unit takes no new referrals; its open cases go on."""
+    return bool(await session.scalar(select(Unit.active).where(Unit.code == code)))
 
 
 async def insert_case(session: AsyncSession, record: OpenCaseRecord) -> None:

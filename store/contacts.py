@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.codec import NONCE_BYTES, KeyRing
+from core.i18n import DEFAULT_LANGUAGE, Language
 from store.schema import EmployeeContact, UnitContact
 
 ContactChannel = Literal["email", "webhook"]
@@ -78,12 +79,16 @@ async def add_unit_contact(
     role: UnitContactRole,
     channel: ContactChannel,
     address: str,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> int:
-    """Register a recipient for a unit and role; idempotent, returns the contact's id."""
+    """Register a recipient for a unit and role; idempotent, returns the contact's id. A
+    registered contact keeps its language unless it is given again (then it changes)."""
     await session.execute(
         insert(UnitContact)
-        .values(unit_code=unit_code, role=role, channel=channel, address=address)
-        .on_conflict_do_nothing(constraint="uq_unit_contacts_unit_code")
+        .values(unit_code=unit_code, role=role, channel=channel, address=address, language=language)
+        .on_conflict_do_update(
+            constraint="uq_unit_contacts_unit_code", set_={"language": language, "active": True}
+        )
     )
     contact_id = await session.scalar(
         select(UnitContact.id).where(
@@ -104,15 +109,22 @@ async def set_employee_contact(
     employee_pseudonym: UUID,
     channel: ContactChannel,
     address: str,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> None:
-    """Store (or replace) the employee's own contact, encrypted."""
+    """Store (or replace) the employee's own contact, encrypted, and the language the
+    employee's notifications are written in."""
     token = protector.encrypt(address)
     await session.execute(
         insert(EmployeeContact)
-        .values(employee_pseudonym=employee_pseudonym, channel=channel, address_encrypted=token)
+        .values(
+            employee_pseudonym=employee_pseudonym,
+            channel=channel,
+            address_encrypted=token,
+            language=language,
+        )
         .on_conflict_do_update(
             index_elements=[EmployeeContact.employee_pseudonym],
-            set_={"channel": channel, "address_encrypted": token},
+            set_={"channel": channel, "address_encrypted": token, "language": language},
         )
     )
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.exceptions import ApplicationError
@@ -127,7 +128,11 @@ async def enqueue_notification(
     else:
         contact_ids = await session.scalars(
             select(UnitContact.id)
-            .where(UnitContact.unit_code == unit_code, UnitContact.role == recipient_role.value)
+            .where(
+                UnitContact.unit_code == unit_code,
+                UnitContact.role == recipient_role.value,
+                UnitContact.active.is_(True),
+            )
             .order_by(UnitContact.id)
         )
         rows.extend(
@@ -257,15 +262,33 @@ class ClaimedNotification:
 
 
 async def claim_due(
-    session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    digest_cutoff: datetime | None = None,
+    digested: Collection[str] = (),
 ) -> list[ClaimedNotification]:
     """Claim up to `limit` due rows: `pending` ones, and `sending` ones whose lease expired.
+
+    Rows of the `digested` types wait for the recipient's daily digest: they are due only
+    once they were written before `digest_cutoff` (the last digest time); the dispatcher
+    sends the rows of one recipient claimed in a batch as one message.
 
     `FOR UPDATE SKIP LOCKED` lets several workers claim side by side without waiting on or
     taking each other's rows. A claimed row is `sending` with `next_attempt_at` = lease end;
     a worker that crashes mid-send leaves it to be claimed again after the lease.
     """
     due = and_(Notification.status.in_(("pending", "sending")), Notification.next_attempt_at <= now)
+    if digest_cutoff is not None and digested:
+        due = and_(
+            due,
+            or_(
+                Notification.notification_type.not_in(sorted(digested)),
+                Notification.created_at < digest_cutoff,
+            ),
+        )
     rows = (
         await session.scalars(
             select(Notification)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     false,
     func,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -50,6 +51,10 @@ class Unit(Base):
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The policy a new case of this unit takes a snapshot of (models.policy.POLICIES).
+    policy_id: Mapped[str] = mapped_column(String(32), server_default="se-default")
+    # A deactivated unit takes no new referrals; its cases and history stay.
+    active: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class Employee(Base):
@@ -175,6 +180,7 @@ UNIT_CONTACT_ROLES = (
     "arbetsformedlingen",
 )
 CONTACT_CHANNELS = ("email", "webhook")
+LANGUAGES = ("sv", "en")  # core.i18n.LANGUAGES
 NOTIFICATION_STATUSES = ("pending", "sending", "delivered", "dead_letter", "no_recipient")
 
 
@@ -193,6 +199,7 @@ class UnitContact(Base):
         UniqueConstraint("unit_code", "role", "channel", "address"),
         CheckConstraint(_one_of("role", UNIT_CONTACT_ROLES), name="role"),
         CheckConstraint(_one_of("channel", CONTACT_CHANNELS), name="channel"),
+        CheckConstraint(_one_of("language", LANGUAGES), name="language"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -201,6 +208,10 @@ class UnitContact(Base):
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Notifications go in the recipient's language (core.i18n), Swedish by default.
+    language: Mapped[str] = mapped_column(String(2), server_default="sv")
+    # A deactivated contact receives no new notifications; sent ones still point here.
+    active: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class EmployeeContact(Base):
@@ -211,7 +222,10 @@ class EmployeeContact(Base):
     """
 
     __tablename__ = "employee_contacts"
-    __table_args__ = (CheckConstraint(_one_of("channel", CONTACT_CHANNELS), name="channel"),)
+    __table_args__ = (
+        CheckConstraint(_one_of("channel", CONTACT_CHANNELS), name="channel"),
+        CheckConstraint(_one_of("language", LANGUAGES), name="language"),
+    )
 
     employee_pseudonym: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("employees.pseudonym"), primary_key=True
@@ -219,6 +233,7 @@ class EmployeeContact(Base):
     channel: Mapped[str] = mapped_column(String(16))
     address_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    language: Mapped[str] = mapped_column(String(2), server_default="sv")
 
 
 class Notification(Base):

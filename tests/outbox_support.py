@@ -96,9 +96,12 @@ def dispatcher(
     **settings: Any,
 ) -> NotificationDispatch:
     config = NotificationSettings(
-        app_url="https://rehabflow.example",
         from_address="noreply@rehabflow.example",
-        **({"poll_interval_s": 0.1, "backoff_initial_s": 10.0} | settings),
+        **(
+            {"app_url": "https://rehabflow.example", "poll_interval_s": 0.1}
+            | {"backoff_initial_s": 10.0}
+            | settings
+        ),
     )
     return NotificationDispatch(
         sessionmaker,

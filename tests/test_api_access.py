@@ -37,6 +37,8 @@ FORBIDDEN_KEYS: dict[Role, set[str]] = {
     Role.MANAGER: RESTRICTED_KEYS,
     Role.FK_OFFICER: RESTRICTED_KEYS | {"interventions", "unit_code", "trigger", "outcome"},
     Role.FHV: RESTRICTED_KEYS | {"meetings", "sick_start", "expected_end", "unit_code"},
+    Role.SOCIAL_SERVICES: RESTRICTED_KEYS
+    | {"meetings", "sick_start", "expected_end", "unit_code", "trigger"},
     Role.EMPLOYEE: RESTRICTED_KEYS - {"consents"} | {"interventions", "unit_code"},
     Role.COORDINATOR: set(),
 }
@@ -48,12 +50,14 @@ EVENT_KINDS = {
     "violence_disclosed": "violence",
     "intervention_added": "medical",
     "intervention_assigned": "work",
+    "intervention_completed": "social",
     "mystery_step": "restricted",
 }
 # Intervention steps name their track in the detail, as the workflows record them.
 EVENT_TRACK_DETAIL = {
     "intervention_added": {"track": "medical"},
     "intervention_assigned": {"track": "work_oriented"},
+    "intervention_completed": {"track": "social"},
 }
 VISIBLE_EVENTS = {
     Role.COORDINATOR: set(EVENT_KINDS),
@@ -61,8 +65,16 @@ VISIBLE_EVENTS = {
     Role.FK_OFFICER: {"case_opened", "joint_meeting_booked"},
     Role.FHV: {"case_opened", "intervention_added"},
     Role.EMPLOYEE: {"case_opened", "joint_meeting_booked", "intervention_assigned"},
+    Role.SOCIAL_SERVICES: {"case_opened", "intervention_completed"},
 }
-READERS = [Role.COORDINATOR, Role.MANAGER, Role.FK_OFFICER, Role.FHV, Role.EMPLOYEE]
+READERS = [
+    Role.COORDINATOR,
+    Role.MANAGER,
+    Role.FK_OFFICER,
+    Role.FHV,
+    Role.EMPLOYEE,
+    Role.SOCIAL_SERVICES,
+]
 NON_READERS = [Role.ADMIN, Role.HR_SYSTEM, Role.ANALYST]
 
 
@@ -164,7 +176,9 @@ async def world(
     async with sessionmaker.begin() as session:
         session.add(Unit(code=other_unit, name="Another unit"))
         await session.flush()
-        own, employee = await _add_case(session, unit_code, consents=("fk", "fhv"))
+        own, employee = await _add_case(
+            session, unit_code, consents=("fk", "fhv", "social_services")
+        )
         foreign, _ = await _add_case(session, other_unit, consents=())
     tokens = {
         role: bearer(
@@ -240,6 +254,7 @@ async def test_each_audience_gets_only_its_own_fields_and_tracks(
         Role.COORDINATOR: {"medical", "social", "work_oriented"},
         Role.MANAGER: {"work_oriented"},
         Role.FHV: {"medical"},
+        Role.SOCIAL_SERVICES: {"social"},
     }.get(role, set())
     assert tracks == expected_tracks
     if role is Role.COORDINATOR:

@@ -141,7 +141,7 @@ async def test_smtp_invitation_arrives_once_with_an_ics_that_parses(
     assert (first.delivered, second.delivered) == (1, 0)
     (received,) = handler.received
     assert received["To"] == "coordinator@example.org"
-    assert received["Subject"] == "rehabflow: joint meeting on 2026-03-30"
+    assert received["Subject"] == "rehabflow: gemensamt möte 2026-03-30"  # Swedish by default
     body = received.get_body(preferencelist=("plain",))
     assert body is not None
     assert f"https://rehabflow.example/cases/{case.case_id}" in body.get_content()

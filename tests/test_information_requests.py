@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 
 from channels.smtp import SmtpChannel, SmtpSettings
 from channels.templates import WEEKDAYS
+from core.i18n import gettext
 from models.actions import BookJointMeeting, CloseCase, RecordConsent
 from models.case import (
     CaseOutcome,
@@ -247,10 +248,11 @@ async def test_a_request_needs_the_employees_consent_and_its_withdrawal_cancels_
     await ActivityEnvironment().run(dispatch.dispatch_due, DispatchRequest(run_for_s=0))
     (sent,) = handler.received
     assert sent["To"] == HEALTHCARE_ADDRESS
-    assert sent["Subject"] == f"rehabflow: information request in case {case_id.hex[:8].upper()}"
+    # In the recipient's language: Swedish unless the contact chose English.
+    assert sent["Subject"] == f"rehabflow: begäran om uppgifter i ärende {case_id.hex[:8].upper()}"
     text = _everything_sent(sent)
-    weekday = WEEKDAYS[due_on.weekday()].casefold()
-    assert f"please respond by {weekday} {due_on.isoformat()}" in text
+    weekday = gettext("sv", WEEKDAYS[due_on.weekday()]).casefold()
+    assert f"svara senast {weekday} {due_on.isoformat()}" in text
     assert [word for word in CANARIES if word in text] == []
 
     # Withdrawn consent: the open request ends, the party hears that no answer is needed.
@@ -274,7 +276,7 @@ async def test_a_request_needs_the_employees_consent_and_its_withdrawal_cancels_
     ]
     await ActivityEnvironment().run(dispatch.dispatch_due, DispatchRequest(run_for_s=0))
     assert [m["Subject"] for m in handler.received][1:] == [
-        f"rehabflow: information request in case {case_id.hex[:8].upper()} is withdrawn"
+        f"rehabflow: begäran om uppgifter i ärende {case_id.hex[:8].upper()} är återkallad"
     ]
     assert [w for w in CANARIES if w in _everything_sent(handler.received[1])] == []
     opened = await case.handle.query(RehabCaseWorkflow.open_actions)

@@ -412,7 +412,7 @@ async def test_invitations_reach_the_right_parties_and_a_reschedule_updates_the_
     dispatch = dispatcher(sessionmaker, email_channel=channel, protector=protector)
     await ActivityEnvironment().run(dispatch.dispatch_due, ONCE)
 
-    invitations = [m for m in handler.received if "joint meeting on" in str(m["Subject"])]
+    invitations = [m for m in handler.received if "gemensamt möte" in str(m["Subject"])]
     everyone = {staff["manager"], staff["coordinator"], staff["fk_officer"]}
     assert _by_case(invitations, with_fhv, without_fhv) == {
         with_fhv.case_id: everyone | {"anna@example.org", staff["fhv"]},

@@ -31,7 +31,12 @@ from api.errors import FieldRejected, answered_within
 from models.actions import CaseActionResult
 from models.api import ActionAccepted, Problem, Role, ValidationProblem
 from models.case import Track
-from models.case.actions import ACTIONS, OWN_INTERVENTION_TRACK, ActionDeclaration
+from models.case.actions import (
+    ACTIONS,
+    OWN_INTERVENTION_TRACK,
+    OWN_REQUEST_PARTY,
+    ActionDeclaration,
+)
 from models.deadlines import STOCKHOLM
 from models.instruments import InvalidAnswers
 from models.plausible_dates import implausible_dates
@@ -45,7 +50,7 @@ from models.screening import (
 )
 from store import case_queries
 from store.audit import record_access
-from store.schema import CaseIntervention
+from store.schema import CaseInformationRequest, CaseIntervention
 
 router = APIRouter(prefix="/api/v1/cases", tags=["case actions"])
 
@@ -166,6 +171,19 @@ async def _intervention_track_is_own(
     return track == OWN_INTERVENTION_TRACK.get(caller.role)
 
 
+async def _request_is_to_caller(
+    caller: Caller, body: Any, session: AsyncSession, case_id: uuid.UUID
+) -> bool:
+    """A party records the responses to the requests sent to it (OWN_REQUEST_PARTY), no others."""
+    party = await session.scalar(
+        select(CaseInformationRequest.party).where(
+            CaseInformationRequest.id == body.request_id,
+            CaseInformationRequest.case_id == case_id,
+        )
+    )
+    return party is not None and party == OWN_REQUEST_PARTY.get(caller.role)
+
+
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No valid bearer token"},
     403: {"model": Problem, "description": "The caller's role may not take this action"},
@@ -210,6 +228,11 @@ def expose(action: CaseAction, summary: str) -> CaseAction:
             " Managers and occupational health only for their own track."
             if action.body_check is _intervention_track_is_own
             else ""
+        )
+        + (
+            " Social services only for the requests sent to them."
+            if action.body_check is _request_is_to_caller
+            else ""
         ),
         responses=_RESPONSES,
         operation_id=action.update,
@@ -229,7 +252,13 @@ def _case_action(declared: ActionDeclaration) -> CaseAction:
         declared.body,
         declared.roles,
         sensitive=declared.sensitive,
-        body_check=_intervention_track_is_own if declared.own_track_only else None,
+        body_check=(
+            _intervention_track_is_own
+            if declared.own_track_only
+            else _request_is_to_caller
+            if declared.own_requests_only
+            else None
+        ),
         prepare=_to_update if declared.body_model is not None else None,
     )
 

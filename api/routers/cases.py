@@ -16,11 +16,12 @@ from temporalio.service import RPCError
 
 from api.access import (
     CASE_READERS,
-    SENSITIVE_CASE_VIEW,
+    audit_case_read,
+    audit_timeline_read,
     case_view,
+    deadline_views,
     list_item,
     scope_for,
-    timeline_is_sensitive,
     timeline_view,
 )
 from api.auth import Caller
@@ -40,19 +41,22 @@ from models.absence import CaseReferral, MonitorInput, MonitorState, monitor_wor
 from models.api import (
     CaseConflict,
     CaseCreated,
-    CaseForCoordinator,
+    CaseDeadlines,
     CasePage,
     CaseTimeline,
     CaseView,
     CreateCaseRequest,
+    FindCaseRequest,
     Problem,
     Role,
+    SetEmployeeContactRequest,
     UnitCode,
     ValidationProblem,
 )
 from models.case import CaseTrigger, Stage, case_workflow_id
 from store import case_queries
 from store import cases as case_store
+from store import contacts as contact_store
 from store.audit import record_access
 from store.employees import pseudonym_for
 from workflows.absence_monitor import AbsenceMonitorWorkflow
@@ -125,6 +129,8 @@ async def create_case(
         raise FieldRejected("employee_ref", exc.reason) from None
     if not await case_store.unit_exists(session, body.unit_code):
         raise FieldRejected("unit_code", "no unit with this code is registered")
+    if not await case_store.unit_is_active(session, body.unit_code):
+        raise FieldRejected("unit_code", "the unit is deactivated and takes no new cases")
     if caller.role is Role.EMPLOYEE:
         # Only oneself, and only a self-referral; the number must already be this
         # employee's (compared by lookup hash, nothing is created on a mismatch).
@@ -278,12 +284,8 @@ async def get_case(
     if case is None:
         await _refuse_not_visible(context, caller, "case.read", case_id)
     view = await case_view(session, caller.role, case)
-    if (what := SENSITIVE_CASE_VIEW.get(caller.role)) is not None:
-        await _audit_read(session, caller, case_id, what)
-    if isinstance(view, CaseForCoordinator) and view.violence_disclosed:
-        # The restricted table was read and shown: audited as its own row, so who has seen a
-        # disclosure can be answered without reading every full-case view.
-        await _audit_read(session, caller, case_id, "violence.read")
+    await audit_case_read(session, caller, case_id, view)
+    await session.commit()
     return view
 
 
@@ -306,22 +308,9 @@ async def get_timeline(
     if case is None:
         await _refuse_not_visible(context, caller, "timeline.read", case_id)
     view = timeline_view(caller.role, case, await case_queries.timeline_of(session, case_id))
-    if timeline_is_sensitive(caller.role):
-        await _audit_read(session, caller, case_id, "timeline.read")
-    return view
-
-
-async def _audit_read(session: SessionDep, caller: Caller, case_id: uuid.UUID, what: str) -> None:
-    # Same transaction as the read: if the audit row cannot be written, nothing is returned.
-    await record_access(
-        session,
-        subject=caller.subject,
-        role=caller.role.value,
-        case_id=case_id,
-        what=what,
-        allowed=True,
-    )
+    await audit_timeline_read(session, caller, case_id)
     await session.commit()
+    return view
 
 
 async def _refuse_not_visible(
@@ -329,3 +318,123 @@ async def _refuse_not_visible(
 ) -> NoReturn:
     await audit_refusal(context, caller, what, case_id)
     raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+
+
+_REJECTED: dict[int | str, dict[str, Any]] = {
+    422: {"model": ValidationProblem, "description": "A field was rejected"}
+}
+
+DeadlineReader = Annotated[
+    Caller,
+    Depends(require_roles("deadlines.read", Role.COORDINATOR, Role.MANAGER, Role.EMPLOYEE)),
+]
+Finder = Annotated[Caller, Depends(require_roles("case.find", Role.COORDINATOR, Role.MANAGER))]
+ContactSetter = Annotated[
+    Caller, Depends(require_roles("employee_contact.set", Role.COORDINATOR, Role.EMPLOYEE))
+]
+
+
+@router.get(
+    "/{case_id}/deadlines",
+    response_model=CaseDeadlines,
+    summary="Every deadline of the case: kind, due date, status (pending, due, overdue, met)",
+    description="Coordinators and managers of the case's unit, and the employee.",
+    responses={**_AUTH_RESPONSES, **_NOT_VISIBLE, **_REJECTED},
+)
+async def get_deadlines(
+    case_id: uuid.UUID, caller: DeadlineReader, context: ContextDep, session: SessionDep
+) -> CaseDeadlines:
+    case = await case_queries.visible_case(session, scope_for(caller), case_id)
+    if case is None:
+        await _refuse_not_visible(context, caller, "deadlines.read", case_id)
+    return CaseDeadlines(
+        case_id=case_id, items=deadline_views(await case_queries.deadlines_of(session, case_id))
+    )
+
+
+@router.post(
+    "/find",
+    response_model=CasePage,
+    summary="Find an employee's cases from the identity number (sent in the body)",
+    description=(
+        "The number is sent in the body, never in a URL, so no access log keeps it. Only "
+        "cases the caller may see are returned (newest first); every search is written to "
+        "the access audit, with the case found (or none)."
+    ),
+    responses={
+        **_AUTH_RESPONSES,
+        422: {"model": ValidationProblem, "description": "Not a valid identity number"},
+    },
+)
+async def find_case(
+    body: FindCaseRequest,
+    caller: Finder,
+    session: SessionDep,
+    identity: IdentityDep,
+) -> CasePage:
+    try:
+        pin = parse_personnummer(body.employee_ref, today=datetime.now(STOCKHOLM).date())
+    except InvalidPersonalIdentityNumber as exc:
+        raise FieldRejected("employee_ref", exc.reason) from None
+    pseudonym = await case_queries.pseudonym_by_lookup(session, identity.lookup_hash(pin))
+    rows: list[Any] = []
+    if pseudonym is not None:
+        found, _ = await case_queries.list_cases(
+            session,
+            case_queries.CaseScope(units=scope_for(caller).units, employee_pseudonym=pseudonym),
+            case_queries.CaseFilters(),
+            limit=50,
+            offset=0,
+        )
+        rows = list(found)
+    for case in rows or [None]:
+        await record_access(
+            session,
+            subject=caller.subject,
+            role=caller.role.value,
+            case_id=case.id if case is not None else None,
+            what="case.find",
+            allowed=True,
+        )
+    await session.commit()
+    return CasePage(items=[list_item(r) for r in rows], total=len(rows), limit=50, offset=0)
+
+
+@router.put(
+    "/{case_id}/employee-contact",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Set where the employee's notifications go (stored encrypted)",
+    description=(
+        "The coordinator of the case's unit, or the employee for the own case. The address "
+        "is encrypted in the record store and never returned by the API."
+    ),
+    responses={**_AUTH_RESPONSES, **_NOT_VISIBLE, **_REJECTED},
+)
+async def set_employee_contact(
+    case_id: uuid.UUID,
+    body: SetEmployeeContactRequest,
+    caller: ContactSetter,
+    context: ContextDep,
+    session: SessionDep,
+) -> None:
+    case = await case_queries.visible_case(session, scope_for(caller), case_id)
+    if case is None:
+        await _refuse_not_visible(context, caller, "employee_contact.set", case_id)
+    assert context.contacts is not None
+    await contact_store.set_employee_contact(
+        session,
+        context.contacts,
+        employee_pseudonym=case.employee_pseudonym,
+        channel=body.channel,
+        address=body.address,
+        language=body.language,
+    )
+    await record_access(
+        session,
+        subject=caller.subject,
+        role=caller.role.value,
+        case_id=case_id,
+        what="employee_contact.set",
+        allowed=True,
+    )
+    await session.commit()

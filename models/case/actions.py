@@ -52,6 +52,8 @@ OWN_INTERVENTION_TRACK: Mapping[Role, InterventionTrack] = {
     Role.MANAGER: InterventionTrack.WORK_ORIENTED,
     Role.FHV: InterventionTrack.MEDICAL,
 }
+# Roles that may record information responses only to the requests sent to their party.
+OWN_REQUEST_PARTY: Mapping[Role, str] = {Role.SOCIAL_SERVICES: "social_services"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class ActionDeclaration:
     sensitive: bool = False
     # Roles in OWN_INTERVENTION_TRACK may take it only for their own track's interventions.
     own_track_only: bool = False
+    # Roles in OWN_REQUEST_PARTY may take it only for the requests sent to their party.
+    own_requests_only: bool = False
 
     @property
     def path(self) -> str:
@@ -245,10 +249,11 @@ ACTIONS: tuple[ActionDeclaration, ...] = (
         "Record an information response",
         "Record that the response to an information request was received",
         RecordInformationResponse,
-        frozenset({_C}),
+        frozenset({_C, Role.SOCIAL_SERVICES}),
         Track.RESTRICTED,
         "an open information request",
         sensitive=True,
+        own_requests_only=True,
     ),
     ActionDeclaration(
         "cancel_information_request",
@@ -312,6 +317,8 @@ def action_table() -> str:
         roles = ", ".join(sorted(r.value for r in a.roles))
         if a.own_track_only:
             roles += " (manager, fhv: own track)"
+        if a.own_requests_only:
+            roles += " (social_services: requests sent to them)"
         lines.append(
             f"| `{a.name}` (`{a.path}`) | `{a.input_model.__name__}` | {roles} | {a.fits} | "
             + (", ".join(f"`{k}`" for k in a.meets) or "—")

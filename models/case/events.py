@@ -142,6 +142,8 @@ VISIBLE_TRACKS: Mapping[Role, frozenset[Track]] = {
     Role.FK_OFFICER: frozenset({Track.GENERAL, Track.MEETING, Track.SICK_LEAVE, Track.PLAN}),
     # the medical track
     Role.FHV: frozenset({Track.GENERAL, Track.MEDICAL}),
+    # Social services, with the employee's consent: the social track only.
+    Role.SOCIAL_SERVICES: frozenset({Track.GENERAL, Track.SOCIAL}),
 }
 
 SENSITIVE_TRACKS = frozenset(

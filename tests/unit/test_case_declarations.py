@@ -58,6 +58,8 @@ DENIED: dict[Role, set[Track]] = {
         Track.RESTRICTED,
     },
     Role.FHV: set(Track) - {Track.GENERAL, Track.MEDICAL},
+    # DESIGN: social services see only the social track, with the employee's consent.
+    Role.SOCIAL_SERVICES: set(Track) - {Track.GENERAL, Track.SOCIAL},
     Role.ADMIN: set(Track),
     Role.HR_SYSTEM: set(Track),
     # Aggregates only: no step of any case.

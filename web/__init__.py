@@ -1,0 +1,1 @@
+"""The workspace: server-rendered pages for coordinators, managers and employees."""
