@@ -74,10 +74,9 @@ def _validation_response(request: Request, errors: list[FieldError]) -> JSONResp
     # The reason in the language the client asked for (Swedish or English); field names
     # are codes and stay as they are.
     language = requested_language(request.headers.get("accept-language"))
-    if language is not None:
-        errors = [
-            FieldError(field=e.field, reason=translate_reason(language, e.reason)) for e in errors
-        ]
+    errors = [
+        FieldError(field=e.field, reason=translate_reason(language, e.reason)) for e in errors
+    ]
     return JSONResponse(status_code=422, content=ValidationProblem(detail=errors).model_dump())
 
 

@@ -127,10 +127,8 @@ def _value(language: Language, value: str) -> str:
     return instant.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
 
 
-def requested_language(accept_language: str | None) -> Language | None:
-    """The language an API client asked for in `Accept-Language`, if any it names is ours.
-    Without one, machine clients keep the English reasons they were built against."""
-    if not accept_language:
-        return None
-    named = [as_language(part.split(";")[0]) for part in accept_language.split(",")]
-    return negotiate(None, accept_language) if any(named) else None
+def requested_language(accept_language: str | None) -> Language:
+    """The language of an API client's error reasons: the best of `Accept-Language` that is
+    ours, else Swedish (DESIGN: Swedish is the default, English the alternative). Codes and
+    field names stay English; a client built against English reasons sends `en`."""
+    return negotiate(None, accept_language)

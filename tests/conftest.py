@@ -279,8 +279,11 @@ async def api(
     app = create_app(settings, temporal_client=time_skipping_env.client)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
+        # Reasons are Swedish unless a client asks for English; the tests read English ones.
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://rehabflow.test"
+            transport=transport,
+            base_url="http://rehabflow.test",
+            headers={"Accept-Language": "en"},
         ) as client:
             yield client
 

@@ -243,6 +243,9 @@ async def test_api_reasons_follow_the_clients_accept_language(
         "/api/v1/cases", json=body, headers=coordinator | {"Accept-Language": "en"}
     )
     assert english.json()["detail"][0]["reason"] == "check digit does not match"
-    # A client that names no language of ours keeps the English reasons it was built on.
-    plain = await api.post("/api/v1/cases", json=body, headers=coordinator)
-    assert plain.json()["detail"][0]["reason"] == "check digit does not match"
+    # A client that names no language of ours gets Swedish, the default (DESIGN).
+    for named in ("", "de-DE"):
+        plain = await api.post(
+            "/api/v1/cases", json=body, headers=coordinator | {"Accept-Language": named}
+        )
+        assert plain.json()["detail"][0]["reason"] == "kontrollsiffran stämmer inte"
