@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -31,6 +32,7 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from api.auth import EmbeddedIssuer
+from channels.smtp import SmtpChannel, SmtpSettings
 from core.secrets import Secrets
 from core.settings import Settings
 from core.temporal import RetryingQueries, data_converter
@@ -39,6 +41,7 @@ from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from store.migrate import ensure_database, upgrade_to_head
 from store.schema import Unit
 from tests.case_steps import private_time_skipping_server, terminated_afterwards
+from tests.outbox_support import SENDER, RecordingSmtpHandler, free_port
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,6 +289,34 @@ async def api(
             headers={"Accept-Language": "en"},
         ) as client:
             yield client
+
+
+# ---------------------------------------------------------------- a real SMTP peer
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[RecordingSmtpHandler, SmtpChannel]]:
+    """A local SMTP server that records what it receives, and the channel that sends to it."""
+    handler = RecordingSmtpHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost")
+    controller.start()
+    try:
+        yield (
+            handler,
+            SmtpChannel(
+                SmtpSettings(
+                    host="127.0.0.1",
+                    port=port,
+                    start_tls=False,
+                    from_address=SENDER,
+                    timeout_s=5,
+                    local_hostname="localhost",
+                )
+            ),
+        )
+    finally:
+        controller.stop()
 
 
 # ---------------------------------------------------------------- API tokens

@@ -117,6 +117,10 @@ def maildir_files(root: Path) -> list[Path]:
     return sorted((root / "new").glob("*.eml")) if (root / "new").exists() else []
 
 
+# The sender of every test e-mail.
+SENDER = "noreply@rehabflow.example"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -3,11 +3,8 @@ recipient's language, instead of one e-mail each."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
-import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
@@ -15,39 +12,16 @@ from temporalio.testing import ActivityEnvironment
 from activities.notifications import last_digest_time
 from channels.ics import STOCKHOLM
 from channels.message import NotificationType, RecipientRole
-from channels.smtp import SmtpChannel, SmtpSettings
+from channels.smtp import SmtpChannel
 from models.notification import DispatchRequest
 from store.contacts import add_unit_contact
 from store.outbox import enqueue_notification
 from store.schema import Notification
-from tests.outbox_support import Clock, RecordingSmtpHandler, dispatcher, free_port, record_case
+from tests.outbox_support import Clock, RecordingSmtpHandler, dispatcher, record_case
 
 ONCE = DispatchRequest(run_for_s=0)
 Sessions = async_sessionmaker[AsyncSession]
 
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[RecordingSmtpHandler, SmtpChannel]]:
-    handler = RecordingSmtpHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost")
-    controller.start()
-    try:
-        yield (
-            handler,
-            SmtpChannel(
-                SmtpSettings(
-                    host="127.0.0.1",
-                    port=port,
-                    start_tls=False,
-                    from_address="noreply@rehabflow.example",
-                    timeout_s=5,
-                    local_hostname="localhost",
-                )
-            ),
-        )
-    finally:
-        controller.stop()
 
 
 def test_the_digest_goes_out_at_seven_in_stockholm_whatever_the_season() -> None:

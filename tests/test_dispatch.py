@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from icalendar import Calendar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,7 +19,7 @@ from temporalio.worker import Worker
 
 from channels.maildir import MaildirChannel
 from channels.message import MeetingSlot, NotificationType, RecipientRole
-from channels.smtp import SmtpChannel, SmtpSettings
+from channels.smtp import SmtpChannel
 from channels.webhook import WebhookChannel
 from models.notification import DISPATCHER_WORKFLOW_ID, DispatcherInput, DispatchRequest
 from store.contacts import add_unit_contact, erase_employee_contact, set_employee_contact
@@ -34,7 +32,6 @@ from tests.outbox_support import (
     RecordingSmtpHandler,
     contact_protector,
     dispatcher,
-    free_port,
     maildir_files,
     record_case,
     webhook_receiver,
@@ -46,7 +43,6 @@ from workflows.notification_dispatcher import (
 )
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-SENDER = "noreply@rehabflow.example"
 Sessions = async_sessionmaker[AsyncSession]
 ONCE = DispatchRequest(run_for_s=0)
 
@@ -55,29 +51,6 @@ ONCE = DispatchRequest(run_for_s=0)
 async def case(sessionmaker: Sessions) -> RecordedCase:
     return await record_case(sessionmaker)
 
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[RecordingSmtpHandler, SmtpChannel]]:
-    handler = RecordingSmtpHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost")
-    controller.start()
-    try:
-        yield (
-            handler,
-            SmtpChannel(
-                SmtpSettings(
-                    host="127.0.0.1",
-                    port=port,
-                    start_tls=False,
-                    from_address=SENDER,
-                    timeout_s=5,
-                    local_hostname="localhost",
-                )
-            ),
-        )
-    finally:
-        controller.stop()
 
 
 async def enqueue(

@@ -8,20 +8,18 @@ the real dispatcher to a local SMTP server.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
-from channels.smtp import SmtpChannel, SmtpSettings
+from channels.smtp import SmtpChannel
 from channels.templates import WEEKDAYS
 from core.i18n import gettext
 from models.actions import BookJointMeeting, CloseCase, RecordConsent
@@ -51,14 +49,13 @@ from tests.case_steps import (
     sleep_until,
     today,
 )
-from tests.outbox_support import RecordingSmtpHandler, dispatcher, free_port
+from tests.outbox_support import RecordingSmtpHandler, dispatcher
 from workflows.information_request import InformationRequestWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
 Sessions = async_sessionmaker[AsyncSession]
 PIN = "19811218-9876"
 HEALTHCARE_ADDRESS = "vardcentral@example.org"
-SENDER = "noreply@rehabflow.example"
 # Words that would tell the recipient (or anyone reading over a shoulder) more than
 # "a request waits": the party asked, the track, or what the case is about.
 CANARIES = ("healthcare", "vård", "social", "medical", "medicin", "fhv", "arbetsförmedl")
@@ -66,29 +63,6 @@ CANARIES = ("healthcare", "vård", "social", "medical", "medicin", "fhv", "arbet
 
 pytestmark = pytest.mark.own_temporal("module")
 
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[RecordingSmtpHandler, SmtpChannel]]:
-    handler = RecordingSmtpHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost")
-    controller.start()
-    try:
-        yield (
-            handler,
-            SmtpChannel(
-                SmtpSettings(
-                    host="127.0.0.1",
-                    port=port,
-                    start_tls=False,
-                    from_address=SENDER,
-                    timeout_s=5,
-                    local_hostname="localhost",
-                )
-            ),
-        )
-    finally:
-        controller.stop()
 
 
 async def _request_rows(sessionmaker: Sessions, case_id: uuid.UUID) -> list[CaseInformationRequest]:

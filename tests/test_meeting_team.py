@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
 
 import httpx
 import pytest
 import pytest_asyncio
-from aiosmtpd.controller import Controller
 from icalendar import Calendar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,7 +25,7 @@ from temporalio.worker import Worker
 
 from api.auth import EmbeddedIssuer
 from channels.ics import meeting_uid
-from channels.smtp import SmtpChannel, SmtpSettings
+from channels.smtp import SmtpChannel
 from core.settings import Settings, TemporalSettings
 from models.actions import (
     BookJointMeeting,
@@ -53,7 +52,7 @@ from tests.case_steps import (
     terminated_afterwards,
 )
 from tests.conftest import bearer
-from tests.outbox_support import RecordingSmtpHandler, contact_protector, dispatcher, free_port
+from tests.outbox_support import RecordingSmtpHandler, contact_protector, dispatcher
 from workflows.meeting_team import MeetingTeamWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
@@ -276,29 +275,6 @@ def _offset(day: date) -> timedelta:
 
 # ---------------------------------------------------------------- invitations through SMTP
 
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[RecordingSmtpHandler, SmtpChannel]]:
-    handler = RecordingSmtpHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost")
-    controller.start()
-    try:
-        yield (
-            handler,
-            SmtpChannel(
-                SmtpSettings(
-                    host="127.0.0.1",
-                    port=port,
-                    start_tls=False,
-                    from_address="noreply@rehabflow.example",
-                    timeout_s=5,
-                    local_hostname="localhost",
-                )
-            ),
-        )
-    finally:
-        controller.stop()
 
 
 def _about(message: EmailMessage, case: OpenedCase) -> bool:

@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-from aiosmtpd.controller import Controller
 from google.protobuf.message import Message
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,7 +30,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.auth import EmbeddedIssuer
-from channels.smtp import SmtpChannel, SmtpSettings
+from channels.smtp import SmtpChannel
 from core.logging import configure_logging
 from core.settings import LogSettings, Settings
 from models.api import Role
@@ -54,7 +53,6 @@ from tests.outbox_support import (
     RecordingSmtpHandler,
     contact_protector,
     dispatcher,
-    free_port,
 )
 from workflows.rehab_case import (
     LEAN_PATCH,
@@ -85,29 +83,6 @@ def json_logs(settings: Settings) -> Iterator[io.StringIO]:
     root.handlers, root.level = saved
     structlog.reset_defaults()
 
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[RecordingSmtpHandler, SmtpChannel]]:
-    handler = RecordingSmtpHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost")
-    controller.start()
-    try:
-        yield (
-            handler,
-            SmtpChannel(
-                SmtpSettings(
-                    host="127.0.0.1",
-                    port=port,
-                    start_tls=False,
-                    from_address="noreply@rehabflow.example",
-                    timeout_s=5,
-                    local_hostname="localhost",
-                )
-            ),
-        )
-    finally:
-        controller.stop()
 
 
 def assert_no_trace(text: str, where: str, *also: str) -> None:
