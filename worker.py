@@ -56,6 +56,7 @@ def build_activities(
         records.record_intervention,
         records.erase_personal_data,
         case_opener.open_or_deliver,
+        case_opener.open_or_deliver_all,
         case_opener.open_for_referral,
         information_requests.record_information_request,
         teams.team_of_unit,

@@ -33,7 +33,7 @@ from models.absence import (
 from models.plausible_dates import implausible_dates
 from models.policy import DateWindows, get_policy
 from store.employees import backfilling_coded_attributes, coded_attributes
-from store.schema import AbsenceEvent, Employee, Unit
+from store.schema import AbsenceEvent, Case, Employee, Unit
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 
 log = structlog.get_logger(__name__)
@@ -393,6 +393,19 @@ class AbsenceIngestion:
                     .order_by(AbsenceEvent.start)
                 )
             ).all()
+            # A monitor started now takes the employee's open case (usually none) from the
+            # record store, so it need not ask about every sick period it is told of. A
+            # monitor that runs already keeps its own belief: this start is then a signal.
+            open_cases: dict[uuid.UUID, uuid.UUID] = dict(
+                (
+                    await session.execute(
+                        select(Case.employee_pseudonym, Case.id).where(
+                            Case.employee_pseudonym.in_({r.employee_pseudonym for r in rows}),
+                            Case.closed_at.is_(None),
+                        )
+                    )
+                ).all()
+            )
         per_employee: dict[uuid.UUID, list[Any]] = defaultdict(list)
         for row in rows:
             per_employee[row.employee_pseudonym].append(row)
@@ -417,7 +430,12 @@ class AbsenceIngestion:
                 await self._client.start_workflow(
                     AbsenceMonitorWorkflow.run,
                     MonitorInput(
-                        state=MonitorState(employee_pseudonym=pseudonym, unit_code=batch.unit_code)
+                        state=MonitorState(
+                            employee_pseudonym=pseudonym,
+                            unit_code=batch.unit_code,
+                            knows_open_case=True,
+                            open_case_id=open_cases.get(pseudonym),
+                        )
                     ),
                     id=monitor_workflow_id(pseudonym),
                     task_queue=self._task_queue,

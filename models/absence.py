@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -17,7 +18,7 @@ from pydantic import (
 
 from models.case import CaseTrigger
 from models.plausible_dates import DateOfKind
-from models.sick_leave import Extent, SickSpell
+from models.sick_leave import Extent, SickPeriod, SickSpell
 
 AbsenceKind = Literal["sick", "care_of_child", "other"]
 
@@ -55,6 +56,23 @@ class MonitorState(BaseModel):
     seen_event_ids: list[str] = Field(default_factory=list)
     # Trigger keys already fired, e.g. "long_absence:2026-03-02"; pruned with the spells.
     fired: list[str] = Field(default_factory=list)
+    # What the monitor believes of the employee's open case: every opening goes through it,
+    # and every answer of the record store corrects it (a case closes without telling the
+    # monitor). Only trusted when `knows_open_case`: a monitor whose state predates the
+    # belief asks the record store until an answer tells it.
+    knows_open_case: bool = False
+    open_case_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class DueRule:
+    """A rule of the monitor that has come due. Kept here, with the models the sandbox passes
+    through, rather than in the workflow's module, which runs again for every new run."""
+
+    key: str
+    trigger: CaseTrigger | None  # None: tell an open case, never open one
+    on: date
+    period: SickPeriod
 
 
 class MonitorInput(_Frozen):
@@ -79,7 +97,15 @@ class CaseTriggerRequest(_Frozen):
     opened_at: datetime | None = None
 
 
+class CaseTriggerRequests(_Frozen):
+    """Everything due at one wake-up of a monitor, asked in order: each request sees the case
+    an earlier one opened."""
+
+    requests: tuple[CaseTriggerRequest, ...]
+
+
 class CaseTriggerResult(_Frozen):
+    # The employee's open case after the request(s): None when there is none.
     case_id: UUID | None
     opened: bool
 

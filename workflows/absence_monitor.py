@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import date, timedelta
+from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -17,6 +17,8 @@ with workflow.unsafe.imports_passed_through():
         CaseReferral,
         CaseReferralResult,
         CaseTriggerRequest,
+        CaseTriggerRequests,
+        DueRule,
         MonitorInput,
         MonitorView,
     )
@@ -45,14 +47,9 @@ MAX_BATCHES_PER_RUN = 200
 # Monitors started before it did not tell an open case about a spell that continues a
 # sick-pay period (a relapse within the gap days after a return to work).
 SPELL_NEWS_PATCH = "absence-spell-news"
-
-
-@dataclass(frozen=True)
-class _Due:
-    key: str
-    trigger: CaseTrigger | None  # None: tell an open case, never open one
-    on: date
-    period: SickPeriod
+# Monitors started before it asked the record store once per due rule, even with no case to
+# tell: now they ask once per wake-up, and not at all when they know there is no open case.
+OPEN_CASE_BELIEF_PATCH = "absence-open-case-belief"
 
 
 @workflow.defn
@@ -76,7 +73,7 @@ class AbsenceMonitorWorkflow:
     async def open_case(self, referral: CaseReferral) -> CaseReferralResult:
         """Open a case on a manual referral, unless the employee has one open: then that one."""
         async with self._opening:
-            return await workflow.execute_activity_method(
+            result = await workflow.execute_activity_method(
                 CaseOpener.open_for_referral,
                 CaseTriggerRequest(
                     employee_pseudonym=self._state.employee_pseudonym,
@@ -90,6 +87,8 @@ class AbsenceMonitorWorkflow:
                 start_to_close_timeout=CASE_OPENER_TIMEOUT,
                 retry_policy=CASE_OPENER_RETRY,
             )
+            self._learn_open_case(result.case_id)
+            return result
 
     @workflow.query
     def summary(self) -> MonitorView:
@@ -113,8 +112,9 @@ class AbsenceMonitorWorkflow:
             while self._inbox:
                 self._apply(self._inbox.pop(0))
                 self._batches += 1
-            for due in self._due_now():
-                await self._fire(due)
+            dues = self._due_now()
+            if dues:
+                await self._fire(dues)
             if (
                 self._batches >= MAX_BATCHES_PER_RUN
                 or workflow.info().is_continue_as_new_suggested()
@@ -188,7 +188,7 @@ class AbsenceMonitorWorkflow:
             return latest
         return None
 
-    def _rule_days(self, period: SickPeriod) -> list[_Due]:
+    def _rule_days(self, period: SickPeriod) -> list[DueRule]:
         policy = self._policy
         rules = (
             (CaseTrigger.LONG_ABSENCE, policy.long_absence_trigger_day),
@@ -198,14 +198,14 @@ class AbsenceMonitorWorkflow:
         for trigger, day in rules:
             on = date_of_sick_day(period, day)
             if on is not None:
-                dues.append(_Due(f"{trigger.value}:{period.start}", trigger, on, period))
+                dues.append(DueRule(f"{trigger.value}:{period.start}", trigger, on, period))
         return dues
 
-    def _due_now(self) -> list[_Due]:
+    def _due_now(self) -> list[DueRule]:
         today = local_date(workflow.now())
         periods = self._periods()
         fired = set(self._state.fired)
-        due: list[_Due] = []
+        due: list[DueRule] = []
         current = self._current_period(periods, today)
         if current is not None:
             day_rules = [
@@ -217,24 +217,24 @@ class AbsenceMonitorWorkflow:
                 day_rules = day_rules[1:]
             due += day_rules
             if f"period:{current.start}" not in fired:
-                due.append(_Due(f"period:{current.start}", None, current.start, current))
+                due.append(DueRule(f"period:{current.start}", None, current.start, current))
             spell = current.spells[-1]
             if (
                 spell.start != current.start
                 and f"spell:{spell.start}" not in fired
                 and workflow.patched(SPELL_NEWS_PATCH)
             ):
-                due.append(_Due(f"spell:{spell.start}", None, spell.start, current))
+                due.append(DueRule(f"spell:{spell.start}", None, spell.start, current))
             if self._state.expected_end is not None:
                 key = f"expected_end:{current.start}:{self._state.expected_end}"
                 if key not in fired:
-                    due.append(_Due(key, None, today, current))
+                    due.append(DueRule(key, None, today, current))
         occasions = [p for p in periods if p.start <= today]
         if occasions and self._occasions(periods, today) >= self._policy.repeated_absence_occasions:
             latest = occasions[-1]
             key = f"{CaseTrigger.REPEATED_SHORT_ABSENCE.value}:{latest.start}"
             if key not in fired:
-                due.append(_Due(key, CaseTrigger.REPEATED_SHORT_ABSENCE, latest.start, latest))
+                due.append(DueRule(key, CaseTrigger.REPEATED_SHORT_ABSENCE, latest.start, latest))
         return due
 
     def _next_rule_day(self) -> date | None:
@@ -246,7 +246,21 @@ class AbsenceMonitorWorkflow:
         upcoming = [d.on for d in self._rule_days(current) if d.key not in fired and d.on > today]
         return min(upcoming, default=None)
 
-    async def _fire(self, due: _Due) -> None:
+    async def _fire(self, dues: list[DueRule]) -> None:
+        if not workflow.patched(OPEN_CASE_BELIEF_PATCH):
+            for due in dues:
+                await self._fire_one(due)
+            return
+        self._firing = True
+        try:
+            async with self._opening:
+                await self._ask_once(dues)
+        finally:
+            self._firing = False
+        self._state.fired.extend(due.key for due in dues)
+
+    async def _fire_one(self, due: DueRule) -> None:
+        """One question per due rule: how monitors started before the patch go on."""
         self._firing = True
         try:
             async with self._opening:
@@ -255,22 +269,52 @@ class AbsenceMonitorWorkflow:
             self._firing = False
         self._state.fired.append(due.key)
 
-    async def _open_or_deliver(self, due: _Due) -> None:
-        await workflow.execute_activity_method(
-            CaseOpener.open_or_deliver,
-            CaseTriggerRequest(
-                employee_pseudonym=self._state.employee_pseudonym,
-                unit_code=self._state.unit_code,
-                trigger=due.trigger,
-                trigger_key=due.key,
-                observed_on=due.on,
-                sick_start=due.period.start,
-                spell_start=due.period.spells[-1].start,
-                expected_end=self._state.expected_end,
-            ),
+    async def _ask_once(self, dues: list[DueRule]) -> None:
+        """One question to the record store for everything due now, and only if it can matter.
+
+        News (a sick period, an expected end) is only for an open case. When the monitor
+        knows the employee has none, news before the first rule that opens one has nowhere
+        to go, and without such a rule nothing needs asking. That holds because every case
+        of the employee is opened through this monitor (a rule or a referral), which learns
+        of it from the answer. A case that closed since is found gone by the next question,
+        which clears the belief."""
+        if self._state.knows_open_case and self._state.open_case_id is None:
+            opening = [i for i, due in enumerate(dues) if due.trigger is not None]
+            dues = dues[opening[0] :] if opening else []
+        if not dues:
+            return
+        result = await workflow.execute_activity_method(
+            CaseOpener.open_or_deliver_all,
+            CaseTriggerRequests(requests=tuple(self._request(due) for due in dues)),
             start_to_close_timeout=CASE_OPENER_TIMEOUT,
             retry_policy=CASE_OPENER_RETRY,
         )
+        self._learn_open_case(result.case_id)
+
+    def _learn_open_case(self, case_id: UUID | None) -> None:
+        self._state.knows_open_case = True
+        self._state.open_case_id = case_id
+
+    def _request(self, due: DueRule) -> CaseTriggerRequest:
+        return CaseTriggerRequest(
+            employee_pseudonym=self._state.employee_pseudonym,
+            unit_code=self._state.unit_code,
+            trigger=due.trigger,
+            trigger_key=due.key,
+            observed_on=due.on,
+            sick_start=due.period.start,
+            spell_start=due.period.spells[-1].start,
+            expected_end=self._state.expected_end,
+        )
+
+    async def _open_or_deliver(self, due: DueRule) -> None:
+        result = await workflow.execute_activity_method(
+            CaseOpener.open_or_deliver,
+            self._request(due),
+            start_to_close_timeout=CASE_OPENER_TIMEOUT,
+            retry_policy=CASE_OPENER_RETRY,
+        )
+        self._learn_open_case(result.case_id)
 
     def _prune(self) -> None:
         """Forget what no rule can look at again: periods that ended over a window ago."""

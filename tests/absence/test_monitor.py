@@ -15,9 +15,9 @@ from temporalio.worker import Worker
 
 from core.temporal import query_with_retry
 from ingestion.absences import AbsenceIngestion
-from models.absence import IngestResult, MonitorView, monitor_workflow_id
-from models.actions import AbsenceNews, RecordReturnToWorkStep
-from models.case import CaseTrigger, OpenCaseRecord, Stage, case_workflow_id
+from models.absence import CaseReferral, IngestResult, MonitorView, monitor_workflow_id
+from models.actions import AbsenceNews, CloseCase, RecordReturnToWorkStep
+from models.case import CaseOutcome, CaseTrigger, OpenCaseRecord, Stage, case_workflow_id
 from models.deadlines import local_date
 from store.cases import insert_case
 from store.schema import AbsenceEvent, Case, CaseEvent, Employee
@@ -498,3 +498,148 @@ async def test_news_for_an_open_case_whose_workflow_is_gone_does_not_stall_the_m
         lambda v: f"period:{later}" in v.fired and not v.busy,
     )
     assert view.sick_periods == 2
+
+
+# ------------------------------------------------ the monitor's belief about an open case
+
+
+async def _monitor(
+    env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession]
+) -> WorkflowHandle[Any, Any]:
+    async with sessionmaker() as session:
+        pseudonym = await session.scalar(select(Employee.pseudonym).limit(1))
+    assert pseudonym is not None
+    return env.client.get_workflow_handle(monitor_workflow_id(pseudonym))
+
+
+async def _activities_asked(handle: WorkflowHandle[Any, Any]) -> int:
+    history = await handle.fetch_history()
+    return sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
+
+
+async def _observed(sessionmaker: async_sessionmaker[AsyncSession]) -> list[tuple[Any, ...]]:
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            select(CaseEvent.case_id, CaseEvent.detail).where(CaseEvent.kind == "absence_observed")
+        )
+        return [(case_id, detail["rule"], detail["observed_on"]) for case_id, detail in rows]
+
+
+async def test_sick_periods_of_an_employee_without_an_open_case_ask_nothing_and_open_nothing(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # Three short sick periods, in two imports: each is news only for an open case.
+    first, second, third = (today - timedelta(days=d) for d in (90, 60, 30))
+    await ingestion.ingest([sick("a", unit_code, first, first + timedelta(days=2))])
+    await ingestion.ingest(
+        [
+            sick("b", unit_code, second, second + timedelta(days=1)),
+            sick("c", unit_code, third, third + timedelta(days=3)),
+        ]
+    )
+    view = await eventually(
+        lambda: summary(time_skipping_env, sessionmaker),
+        lambda v: v.last_event_id == "c" and not v.busy,
+    )
+    assert view.sick_periods == 3 and f"period:{third}" in view.fired
+    assert await cases_of(sessionmaker) == []
+    assert await _observed(sessionmaker) == []
+    # The monitor knew there was no case to tell: not one question to the record store.
+    assert await _activities_asked(await _monitor(time_skipping_env, sessionmaker)) == 0
+
+
+async def test_a_new_sick_period_still_reaches_the_open_case(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    long_start = today - timedelta(days=80)
+    await ingestion.ingest([sick("long", unit_code, long_start, today - timedelta(days=40))])
+    await eventually(lambda: _has_cases(sessionmaker, 1), bool)
+    (case,) = await cases_of(sessionmaker)
+    later = today - timedelta(days=10)
+    await ingestion.ingest([sick("later", unit_code, later, later + timedelta(days=2))])
+
+    observed = await eventually(
+        lambda: _observed(sessionmaker),
+        lambda rows: (case.id, "sick_period", later.isoformat()) in rows,
+    )
+    assert len(await cases_of(sessionmaker)) == 1 and len(observed) >= 1
+
+
+async def test_a_monitor_whose_case_closed_opens_a_new_case_on_the_next_rule(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await ingestion.ingest(
+        [sick("long", unit_code, today - timedelta(days=200), today - timedelta(days=170))]
+    )
+    first = await _the_case(time_skipping_env, sessionmaker)
+    # The coordinator closes the case; the monitor is not told.
+    await first.execute_update(
+        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.NOT_RETURNED)
+    )
+
+    async def closed() -> bool:
+        return all(c.closed_at is not None for c in await cases_of(sessionmaker))
+
+    await eventually(closed, bool)
+    # A short period: news for the case the monitor believed open, which is gone.
+    short = today - timedelta(days=100)
+    await ingestion.ingest([sick("short", unit_code, short, short + timedelta(days=1))])
+    await eventually(
+        lambda: summary(time_skipping_env, sessionmaker),
+        lambda v: f"period:{short}" in v.fired and not v.busy,
+    )
+    assert len(await cases_of(sessionmaker)) == 1
+    # Then a long absence past day 15: the rule opens a new case.
+    again = today - timedelta(days=20)
+    await ingestion.ingest([sick("again", unit_code, again)])
+    await eventually(lambda: _has_cases(sessionmaker, 2), bool)
+    reopened = [c for c in await cases_of(sessionmaker) if c.closed_at is None]
+    assert [c.trigger for c in reopened] == ["long_absence"]
+
+
+async def test_a_sick_period_after_a_referral_reaches_the_case_the_referral_opened(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    first = today - timedelta(days=60)
+    await ingestion.ingest([sick("first", unit_code, first, first + timedelta(days=1))])
+    await eventually(
+        lambda: summary(time_skipping_env, sessionmaker),
+        lambda v: v.last_event_id == "first" and not v.busy,
+    )
+    # The monitor knew of no open case; a manager's referral opens one through it.
+    monitor = await _monitor(time_skipping_env, sessionmaker)
+    referral = CaseReferral(
+        case_id=uuid.uuid4(),
+        unit_code=unit_code,
+        trigger=CaseTrigger.MANAGER_CONCERN,
+        opened_at=await time_skipping_env.get_current_time(),
+    )
+    assert (await monitor.execute_update(AbsenceMonitorWorkflow.open_case, referral)).opened
+    later = today - timedelta(days=10)
+    await ingestion.ingest([sick("later", unit_code, later, later + timedelta(days=2))])
+
+    await eventually(
+        lambda: _observed(sessionmaker),
+        lambda rows: (referral.case_id, "sick_period", later.isoformat()) in rows,
+    )
+    assert [c.id for c in await cases_of(sessionmaker)] == [referral.case_id]

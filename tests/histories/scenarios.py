@@ -605,3 +605,52 @@ async def absence_monitor_tells_open_case(client: Client, task_queue: str, unit_
 
 SCENARIOS["rehab_case_relapse_from_absence_data"] = case_relapse_from_absence_data
 SCENARIOS["absence_monitor_tells_open_case"] = absence_monitor_tells_open_case
+
+
+async def absence_monitor_knows_its_open_case(
+    client: Client, task_queue: str, unit_code: str
+) -> str:
+    """A monitor started knowing the employee has no open case: a short sick period asks
+    nothing; a referral opens a case, which the next sick period is told of in one question."""
+    employee = REFERRED_EMPLOYEE
+    today = local_date(await _now(client))
+
+    def batch(*records: AbsenceRecord) -> AbsenceBatch:
+        return AbsenceBatch(unit_code=unit_code, records=records)
+
+    def short(event_id: str, days_ago: int) -> AbsenceRecord:
+        start = today - timedelta(days=days_ago)
+        return AbsenceRecord(event_id=event_id, kind="sick", start=start, end=start)
+
+    handle = await client.start_workflow(
+        AbsenceMonitorWorkflow.run,
+        MonitorInput(
+            state=MonitorState(
+                employee_pseudonym=employee, unit_code=unit_code, knows_open_case=True
+            )
+        ),
+        id=monitor_workflow_id(employee),
+        task_queue=task_queue,
+        start_signal="record_absences",
+        start_signal_args=[batch(short("k1", 60))],
+    )
+    await eventually(
+        lambda: handle.query(AbsenceMonitorWorkflow.summary),
+        lambda view: view.last_event_id == "k1" and not view.busy,
+    )
+    referral = CaseReferral(
+        case_id=uuid.UUID("00000000-0000-4000-8000-00000000ca60"),
+        unit_code=unit_code,
+        trigger=CaseTrigger.MANAGER_CONCERN,
+        opened_at=await _now(client),
+    )
+    assert (await handle.execute_update(AbsenceMonitorWorkflow.open_case, referral)).opened
+    await handle.signal(AbsenceMonitorWorkflow.record_absences, batch(short("k2", 10)))
+    await eventually(
+        lambda: handle.query(AbsenceMonitorWorkflow.summary),
+        lambda view: view.last_event_id == "k2" and not view.busy,
+    )
+    return handle.id
+
+
+SCENARIOS["absence_monitor_knows_its_open_case"] = absence_monitor_knows_its_open_case
