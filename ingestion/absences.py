@@ -115,6 +115,10 @@ def _start(absence: _Absence) -> date:
     return absence.start
 
 
+def _latest_sick_start(employee: tuple[uuid.UUID, list[Any]]) -> date:
+    return max((e.start for e in employee[1] if e.kind == "sick"), default=date.min)
+
+
 class AbsenceIngestion:
     """The one ingestion path: the API's batches and the CSV importer's chunks both use it."""
 
@@ -445,7 +449,11 @@ class AbsenceIngestion:
                     static_summary="Absence monitor",
                 )
 
-        await asyncio.gather(*(signal(p, events) for p, events in per_employee.items()))
+        # The most recent sick leave first: its monitor may have a case to open today, while
+        # an import of last year's short absences opens nothing and can wait its turn (the
+        # worker takes the monitors' tasks in about the order they were signalled).
+        order = sorted(per_employee.items(), key=_latest_sick_start, reverse=True)
+        await asyncio.gather(*(signal(p, events) for p, events in order))
         async with self._sessionmaker.begin() as session:
             await session.execute(
                 update(AbsenceEvent)
