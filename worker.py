@@ -22,7 +22,7 @@ from activities.programme import ProgrammeActivities
 from activities.records import CaseRecords
 from core.codec import KeyRing
 from core.logging import LogContextInterceptor, configure_logging
-from core.observability import Telemetry, instrument_engine
+from core.observability import Telemetry
 from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect, workflow_runner
@@ -92,7 +92,7 @@ async def main() -> None:
     secrets = load_secrets(settings)
     telemetry = Telemetry.from_settings(settings, "rehabflow-worker")
     engine = create_engine(settings)
-    instrument_engine(engine, telemetry.provider)
+    telemetry.instrument_engine(engine)
     # The client's tracing interceptor is the worker's too: workflow and activity spans.
     client = await connect(
         settings, secrets, interceptors=telemetry.interceptors(), runtime=telemetry.runtime

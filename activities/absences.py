@@ -23,6 +23,7 @@ from models.absence import (
 from models.actions import AbsenceNews
 from models.case import CaseInput, OpenCaseRecord, case_workflow_id
 from store.cases import insert_case, open_case_of, policy_of_unit
+from store.meeting_teams import team_of_unit
 from store.schema import Case, CaseEvent
 
 # Case ids opened by a monitor derive from the employee and the trigger, so a retried
@@ -140,9 +141,18 @@ class CaseOpener:
     async def _open(self, case_input: CaseInput) -> CaseReferralResult:
         """Start the case's workflow and write its open row; the partial index has the last word."""
         async with self._sessionmaker() as session:
-            # The case takes a snapshot of its unit's policy when it starts.
+            # The case takes a snapshot of its unit's policy when it starts, and learns its
+            # unit's meeting team now rather than by an activity of its own.
             policy = await policy_of_unit(session, case_input.unit_code)
-        case_input = case_input.model_copy(update={"policy": policy})
+            team = await team_of_unit(session, case_input.unit_code)
+        case_input = case_input.model_copy(
+            update={
+                "policy": policy,
+                "opened_with_first_change": True,
+                "team_known": True,
+                "team_code": team.code if team is not None else None,
+            }
+        )
         try:
             await start_case(self._client, case_input, self._task_queue)
         except WorkflowAlreadyStartedError:

@@ -79,31 +79,7 @@ class CaseRecords:
     @activity.defn
     async def open_case(self, record: OpenCaseRecord) -> None:
         async with self._sessionmaker.begin() as session:
-            if await session.get(Unit, record.unit_code) is None:
-                # Retrying cannot make a unit appear; the coordinator must fix the referral.
-                raise ApplicationError(
-                    "the case's unit is not registered", type=UNKNOWN_UNIT, non_retryable=True
-                )
-            await insert_case(session, record)
-            await _append_event(
-                session,
-                case_id=record.case_id,
-                workflow_id=record.workflow_id,
-                step_key="case_opened",
-                kind="case_opened",
-                stage=Stage.IDENTIFIED.value,
-                occurred_at=record.opened_at,
-                detail={"trigger": record.trigger.value, "policy": record.policy_id},
-            )
-            for notification_type, role in _OPENING_NOTIFICATIONS:
-                await enqueue_notification(
-                    session,
-                    idempotency_key=notification_key(record.workflow_id, "case_opened", role),
-                    notification_type=notification_type,
-                    recipient_role=role,
-                    case_id=record.case_id,
-                    unit_code=record.unit_code,
-                )
+            await _record_opening(session, record)
         activity.logger.info("case recorded")
 
     @activity.defn
@@ -111,6 +87,9 @@ class CaseRecords:
         """The timeline event, the changed columns and deadlines, consent, meeting,
         screenings and notifications."""
         async with self._sessionmaker.begin() as session:
+            if change.opening is not None:
+                await _record_opening(session, change.opening)
+                activity.logger.info("case recorded")
             if change.projection is not None:  # sent before the lean record
                 columns = CaseColumns(**change.projection.model_dump()).values()
             else:
@@ -443,3 +422,33 @@ class CaseRecords:
             )
         activity.logger.info("case anonymized")
         return ErasureResult(employee_erased=employee_erased)
+
+
+async def _record_opening(session: AsyncSession, record: OpenCaseRecord) -> None:
+    """The case's row (if the opener has not written it), `case_opened` and the opening
+    notifications; each is written once, however often it is retried."""
+    if await session.get(Unit, record.unit_code) is None:
+        # Retrying cannot make a unit appear; the coordinator must fix the referral.
+        raise ApplicationError(
+            "the case's unit is not registered", type=UNKNOWN_UNIT, non_retryable=True
+        )
+    await insert_case(session, record)
+    await _append_event(
+        session,
+        case_id=record.case_id,
+        workflow_id=record.workflow_id,
+        step_key="case_opened",
+        kind="case_opened",
+        stage=Stage.IDENTIFIED.value,
+        occurred_at=record.opened_at,
+        detail={"trigger": record.trigger.value, "policy": record.policy_id},
+    )
+    for notification_type, role in _OPENING_NOTIFICATIONS:
+        await enqueue_notification(
+            session,
+            idempotency_key=notification_key(record.workflow_id, "case_opened", role),
+            notification_type=notification_type,
+            recipient_role=role,
+            case_id=record.case_id,
+            unit_code=record.unit_code,
+        )

@@ -33,7 +33,6 @@ from core.logging import configure_logging
 from core.observability import (
     Telemetry,
     install_api_telemetry,
-    instrument_engine,
     start_api_telemetry,
 )
 from core.secrets import load_secrets
@@ -62,7 +61,7 @@ def create_app(
         secrets = load_secrets(settings)
         engine = create_engine(settings)
         if telemetry is not None:
-            instrument_engine(engine, telemetry.provider)
+            telemetry.instrument_engine(engine)
         # Lazy, so the API starts (and /readyz can say why it is not ready) while
         # Temporal is still coming up.
         client = temporal_client or await connect(

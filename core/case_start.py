@@ -8,7 +8,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 
 from models.case import CaseInput, CaseResult, Stage, case_workflow_id
-from models.search_attributes import REHAB_STAGE, REHAB_UNIT
+from models.search_attributes import REHAB_OVERDUE, REHAB_STAGE, REHAB_UNIT
 
 # By name, not by class: activities start cases, and the workflow modules import the
 # activities, so importing the workflow class here would close an import cycle.
@@ -32,6 +32,7 @@ async def start_case(
             [
                 SearchAttributePair(REHAB_STAGE, Stage.IDENTIFIED.value),
                 SearchAttributePair(REHAB_UNIT, input.unit_code),
+                SearchAttributePair(REHAB_OVERDUE, False),
             ]
         ),
         # Shown in the Temporal UI: unit and trigger only, never who the case is about.

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import os
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -38,6 +39,15 @@ KEY_ID_METADATA = "encryption-key-id"
 # codec server can check need-to-know before decrypting. It is authenticated as associated
 # data, so relabelling a payload makes it fail to decrypt.
 WORKFLOW_ID_METADATA = "rehabflow-workflow-id"
+# Set to "zlib" when the plaintext was compressed before encryption (ciphertext does not
+# compress, so it must happen first). Authenticated as associated data like the label.
+COMPRESSION_METADATA = "encryption-compression"
+ZLIB = b"zlib"
+# Smaller payloads (a stage, an id) gain nothing from compression.
+COMPRESS_FROM_BYTES = 200
+# Temporal refuses payloads above 2 MiB; a decompressed payload larger than this is refused
+# rather than inflated without bound.
+MAX_PLAINTEXT_BYTES = 4 * 2**20
 
 log = logging.getLogger(__name__)
 KEY_BYTES = 32  # AES-256
@@ -117,8 +127,11 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
     codec (its serialization context); payloads that arrive unencrypted are refused.
     """
 
-    def __init__(self, key_ring: KeyRing, *, workflow_id: str | None = None) -> None:
+    def __init__(
+        self, key_ring: KeyRing, *, workflow_id: str | None = None, compress: bool = True
+    ) -> None:
         super().__init__()
+        self._compress = compress
         self._active_key_id = key_ring.active_key_id
         self._ciphers = {key_id: AESGCM(key) for key_id, key in key_ring.keys.items()}
         self._workflow_id = workflow_id
@@ -158,10 +171,18 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         metadata = {"encoding": ENCODING_ENCRYPTED, KEY_ID_METADATA: key_id}
         if self._workflow_id:
             metadata[WORKFLOW_ID_METADATA] = self._workflow_id.encode()
+        plaintext = payload.SerializeToString()
+        if self._compress and len(plaintext) >= COMPRESS_FROM_BYTES:
+            # JSON of cases, policies and changes shrinks to a third or less: smaller
+            # histories for Temporal to write, replay and ship to the worker.
+            compressed = zlib.compress(plaintext, 6)
+            if len(compressed) < len(plaintext):
+                plaintext = compressed
+                metadata[COMPRESSION_METADATA] = ZLIB
         nonce = os.urandom(NONCE_BYTES)
-        # Key id and label are associated data: relabelling a payload makes it fail.
+        # Key id, label and compression are associated data: changing any makes it fail.
         ciphertext = self._ciphers[self._active_key_id].encrypt(
-            nonce, payload.SerializeToString(), _associated_data(metadata)
+            nonce, plaintext, _associated_data(metadata)
         )
         return Payload(metadata=metadata, data=nonce + ciphertext)
 
@@ -182,7 +203,25 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
             raise DecryptionError(
                 f"payload under key {key_id!r} failed authentication (tampered or corrupt)"
             ) from None
+        compression = payload.metadata.get(COMPRESSION_METADATA)
+        if compression is not None:
+            if compression != ZLIB:
+                raise DecryptionError(f"payload under key {key_id!r} names an unknown compression")
+            plaintext = _inflate(plaintext, key_id)
         return Payload.FromString(plaintext)
+
+
+def _inflate(compressed: bytes, key_id: str) -> bytes:
+    inflater = zlib.decompressobj()
+    try:
+        plaintext = inflater.decompress(compressed, MAX_PLAINTEXT_BYTES)
+    except zlib.error:
+        raise DecryptionError(f"payload under key {key_id!r} does not decompress") from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise DecryptionError(
+            f"payload under key {key_id!r} decompresses past {MAX_PLAINTEXT_BYTES} bytes"
+        )
+    return plaintext
 
 
 def payload_workflow_id(payload: Payload) -> str | None:
@@ -194,17 +233,20 @@ def payload_workflow_id(payload: Payload) -> str | None:
 def _associated_data(metadata: Mapping[str, bytes]) -> bytes:
     key_id = metadata[KEY_ID_METADATA]
     label = metadata.get(WORKFLOW_ID_METADATA)
-    # Payloads from before labelling used the key id alone; they still decrypt.
-    return key_id if not label else key_id + b"\x00" + label
+    compression = metadata.get(COMPRESSION_METADATA)
+    # Payloads from before labelling used the key id alone, and payloads from before
+    # compression the key id and label; both still decrypt.
+    data = key_id if not label else key_id + b"\x00" + label
+    return data if compression is None else data + b"\x00compression:" + compression
 
 
-def build_data_converter(key_ring: KeyRing | None) -> DataConverter:
+def build_data_converter(key_ring: KeyRing | None, *, compress: bool = True) -> DataConverter:
     """The one converter for client, worker, tests and Replayer; encrypting when given keys."""
     if key_ring is None:
         return pydantic_data_converter
     return dataclasses.replace(
         pydantic_data_converter,
-        payload_codec=EncryptionCodec(key_ring),
+        payload_codec=EncryptionCodec(key_ring, compress=compress),
         # Failure messages and stack traces can quote health data; move them into an
         # encoded payload so the codec encrypts them as well.
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,

@@ -493,6 +493,10 @@ class Telemetry:
     temporal_metrics: TemporalMetricsCollector | None = None
     # The port `/metrics` was bound to, once serving (settings may say 0: any free port).
     metrics_port: int | None = None
+    # Whether spans go anywhere. Without an exporter nothing is traced: a span per SQL
+    # statement and a tracing header on every Temporal command (an encrypted payload in
+    # each history event that carries input) would cost CPU and history for nothing.
+    traced: bool = False
 
     @classmethod
     def create(
@@ -514,6 +518,7 @@ class Telemetry:
             registry=registry,
             runtime=runtime,
             temporal_metrics=collector,
+            traced=exporter is not None,
         )
 
     @classmethod
@@ -530,7 +535,11 @@ class Telemetry:
         return telemetry
 
     def interceptors(self) -> Sequence[TracingInterceptor]:
-        return [temporal_tracing(self.provider)]
+        return [temporal_tracing(self.provider)] if self.traced else []
+
+    def instrument_engine(self, engine: AsyncEngine) -> None:
+        if self.traced:
+            instrument_engine(engine, self.provider)
 
     async def drain_temporal_metrics(self) -> None:
         """Keep the SDK's metric buffer from filling between scrapes."""
@@ -570,7 +579,8 @@ class Telemetry:
 
 def install_api_telemetry(app: Any, telemetry: Telemetry) -> None:
     """Server spans and request metrics for the admin API (call after other middleware)."""
-    instrument_app(app, telemetry.provider)
+    if telemetry.traced:
+        instrument_app(app, telemetry.provider)
     app.add_middleware(RequestMetrics, registry=telemetry.registry)
 
 

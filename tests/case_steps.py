@@ -20,6 +20,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from core.case_start import start_case
 from core.secrets import Secrets
 from core.temporal import RetryingQueries, data_converter, is_transient
 from models.actions import (
@@ -153,8 +154,10 @@ async def open_case(
     async with sessionmaker.begin() as session:
         session.add(Employee(pseudonym=pseudonym, unit_code=unit_code))
     case_id = uuid.uuid4()
-    handle = await client.start_workflow(
-        RehabCaseWorkflow.run,
+    # Started as the opener starts every case (its search attributes at start, its opening
+    # written with its first change), but the case looks up its meeting team itself.
+    handle = await start_case(
+        client,
         CaseInput(
             case_id=case_id,
             employee_pseudonym=pseudonym,
@@ -164,9 +167,9 @@ async def open_case(
             policy=policy,
             sick_start=sick_start,
             expected_end=expected_end,
+            opened_with_first_change=True,
         ),
-        id=case_workflow_id(case_id),
-        task_queue=task_queue,
+        task_queue,
     )
     track.append(handle.id)
     await handle.execute_update(RehabCaseWorkflow.wait_until_recorded)

@@ -143,7 +143,7 @@ async def test_a_lifecycle_is_one_run_with_a_timer_and_search_attributes_changed
     # Ten actions, but far fewer timers: most actions leave the next instant alone.
     assert len(fire_times) <= 5, fire_times
 
-    # Every upsert changes a value, and there is at most one per stage plus the unit.
+    # Every upsert changes a value.
     seen: dict[str, object] = {}
     upserts = [
         values
@@ -155,8 +155,12 @@ async def test_a_lifecycle_is_one_run_with_a_timer_and_search_attributes_changed
         seen |= values
     assert seen["RehabStage"] == "closed"
     stages = [v["RehabStage"] for v in upserts if "RehabStage" in v]
-    assert list(dict.fromkeys(stages)) == [
-        "identified",
+    # The stage it opened at (and the overdue flag) came with the start: one upsert per
+    # later stage, nothing more.
+    indexed = started.search_attributes.indexed_fields
+    assert json.loads(indexed["RehabStage"].data) == "identified"
+    assert json.loads(indexed["RehabOverdue"].data) is False
+    assert stages == [
         "joint_meeting",
         "screening",
         "planning",
@@ -164,5 +168,14 @@ async def test_a_lifecycle_is_one_run_with_a_timer_and_search_attributes_changed
         "return_to_work",
         "closed",
     ], upserts
-    # One per stage, and one more when the opening first shows the overdue flag.
-    assert len(upserts) == 8, upserts
+
+    # Started by code that has every patch: no markers, and none of their upserts.
+    assert not of[EventType.EVENT_TYPE_MARKER_RECORDED]
+    # The opening rode on the first change: one record-store write per change, and no
+    # separate open_case activity.
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in of[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    ]
+    assert "open_case" not in scheduled
+    assert scheduled[0] == "record_change"

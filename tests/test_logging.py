@@ -51,7 +51,7 @@ async def test_activity_log_lines_carry_case_workflow_activity_and_attempt(
     assert len(recorded) == 1, json_logs.getvalue()
     assert recorded[0]["case_id"] == case_id
     assert recorded[0]["workflow_id"] == f"case-{case_id}"
-    assert recorded[0]["activity"] == "open_case"
+    assert recorded[0]["activity"] == "record_change"  # the opening rides on the first change
     assert recorded[0]["attempt"] == 1
     assert PIN not in json_logs.getvalue() and "8112189876" not in json_logs.getvalue()
 

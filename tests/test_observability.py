@@ -253,3 +253,14 @@ def test_json_log_lines_carry_the_trace_id(tmp_path: Path) -> None:
     inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
     assert inside["trace_id"] == format(span.get_span_context().trace_id, "032x")
     assert "trace_id" not in outside
+
+
+def test_nothing_is_traced_when_spans_could_go_nowhere() -> None:
+    """Without an exporter no tracing header rides on Temporal commands, and with one it does."""
+    silent = Telemetry.create("rehabflow-silent", temporal_runtime_metrics=False)
+    exporting = Telemetry.create(
+        "rehabflow-exporting", exporter=InMemorySpanExporter(), temporal_runtime_metrics=False
+    )
+
+    assert not silent.traced and list(silent.interceptors()) == []
+    assert exporting.traced and len(exporting.interceptors()) == 1

@@ -137,6 +137,8 @@ class RehabCaseWorkflow:
         self._lean: bool | None = None
         self._timer: asyncio.Task[None] | None = None
         self._timer_at: datetime | None = None
+        # The opening, until the first change carries it (see CaseInput).
+        self._opening: OpenCaseRecord | None = None
 
     @property
     def _state(self) -> CaseState:
@@ -144,27 +146,46 @@ class RehabCaseWorkflow:
 
     def _is_lean(self) -> bool:
         if self._lean is None:
-            self._lean = workflow.patched(LEAN_PATCH)
+            self._lean = self._patched(LEAN_PATCH)
         return self._lean
+
+    def _patched(self, patch_id: str) -> bool:
+        """A case opened with its first change was started by code that has every patch
+        before it: it takes the new path without a marker (and its search-attribute upsert)."""
+        return self._input.opened_with_first_change or workflow.patched(patch_id)
+
+    def _opening_record(self) -> OpenCaseRecord:
+        input = self._input
+        return OpenCaseRecord(
+            case_id=input.case_id,
+            workflow_id=workflow.info().workflow_id,
+            employee_pseudonym=input.employee_pseudonym,
+            unit_code=input.unit_code,
+            trigger=input.trigger,
+            opened_at=input.opened_at,
+            policy_id=input.policy.policy_id,
+            policy_version=input.policy.version,
+        )
 
     # ------------------------------------------------------------------ the run loop
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseResult:
         s = self._state
-        if not s.recorded:
+        if not s.recorded and input.opened_with_first_change:
+            # Started with its stage and overdue flag; opened by its first change.
+            self._published = (s.stage, s.overdue)
+            self._opening = self._opening_record()
+            await self._run([self._core.opened(workflow.now())])
+            s.recorded = True
+            if input.team_known and s.meeting is None:
+                await self._run(
+                    self._core.team_found(input.team_code, "identified", workflow.now())
+                )
+        elif not s.recorded:
             await workflow.execute_activity_method(
                 CaseRecords.open_case,
-                OpenCaseRecord(
-                    case_id=input.case_id,
-                    workflow_id=workflow.info().workflow_id,
-                    employee_pseudonym=input.employee_pseudonym,
-                    unit_code=input.unit_code,
-                    trigger=input.trigger,
-                    opened_at=input.opened_at,
-                    policy_id=input.policy.policy_id,
-                    policy_version=input.policy.version,
-                ),
+                self._opening_record(),
                 start_to_close_timeout=RECORD_STORE_TIMEOUT,
                 retry_policy=RECORD_STORE_RETRY,
             )
@@ -188,7 +209,7 @@ class RehabCaseWorkflow:
             s.stage == Stage.IDENTIFIED
             and s.meeting is None
             and not s.team_looked_up
-            and workflow.patched(TEAM_MEETINGS_PATCH)
+            and self._patched(TEAM_MEETINGS_PATCH)
         ):
             await self._ask_team("identified")
         while not s.erased:
@@ -497,7 +518,7 @@ class RehabCaseWorkflow:
                         finish, effect.finish
                     )
                 case AskTeam():
-                    if workflow.patched(TEAM_MEETINGS_PATCH):
+                    if self._patched(TEAM_MEETINGS_PATCH):
                         await self._ask_team(effect.reason)
                 case RequestSeat():
                     try:
@@ -534,9 +555,13 @@ class RehabCaseWorkflow:
         self._publish(effect.shown)
         self._wake = True
         async with self._record_lock:
+            change = self._core.as_sent(effect.change)
+            if self._opening is not None:
+                change = change.model_copy(update={"opening": self._opening})
+                self._opening = None
             await workflow.execute_activity_method(
                 CaseRecords.record_change,
-                self._core.as_sent(effect.change),
+                change,
                 start_to_close_timeout=RECORD_STORE_TIMEOUT,
                 retry_policy=RECORD_STORE_RETRY,
             )

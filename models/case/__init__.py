@@ -287,6 +287,13 @@ class CaseInput(_Frozen):
     expected_end: date | None = None
     # Set only by the workflow itself when it continues as new.
     carried: CaseState | None = None
+    # Cases opened since the lean opening (every case the opener starts): the opening is
+    # written with the case's first change, in one activity, and the unit's meeting team
+    # comes with the input, so no activity looks it up. Such a case was started by code
+    # that has every earlier patch, so it records no patch markers.
+    opened_with_first_change: bool = False
+    team_known: bool = False
+    team_code: str | None = None
 
 
 class OpenCaseRecord(_Frozen):
@@ -536,6 +543,9 @@ class CaseChange(_Sparse):
     screenings: tuple[ScreeningRecord, ...] = ()
     next_steps: tuple[NextStepRecord, ...] = ()
     notifications: tuple[NotificationRequest, ...] = ()
+    # The first change of a case opened with its first change: its row, `case_opened` and
+    # the opening notifications are written in the same transaction, before the change.
+    opening: OpenCaseRecord | None = None
 
 
 class ErasureRequest(_Frozen):

@@ -65,6 +65,7 @@ from models.instruments import (
     ScreeningScore,
     score,
 )
+from core.case_start import start_case
 from tests.case_steps import eventually
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 from workflows.information_request import InformationRequestWorkflow
@@ -276,6 +277,66 @@ async def case_closed_and_erased(client: Client, task_queue: str, unit_code: str
     return handle.id
 
 
+async def case_lifecycle_lean_opening(client: Client, task_queue: str, unit_code: str) -> str:
+    """A case as the opener starts it today (opened with its first change, its team known),
+    through a back-registered meeting, a plan, return to work, closure and erasure."""
+    case_id = uuid.UUID("00000000-0000-4000-8000-000000000009")
+    now = await _now(client)
+    today = local_date(now)
+    handle = await start_case(
+        client,
+        CaseInput(
+            case_id=case_id,
+            employee_pseudonym=HISTORY_EMPLOYEE,
+            unit_code=unit_code,
+            trigger=CaseTrigger.MANAGER_CONCERN,
+            opened_at=now,
+            opened_with_first_change=True,
+            team_known=True,
+        ),
+        task_queue,
+    )
+    await handle.execute_update(RehabCaseWorkflow.wait_until_recorded)
+    await handle.execute_update(
+        RehabCaseWorkflow.set_sick_leave,
+        SetSickLeave(start=today - timedelta(days=3), expected_end=today + timedelta(days=66)),
+    )
+    held = now - timedelta(hours=2)
+    await handle.execute_update(
+        RehabCaseWorkflow.book_joint_meeting,
+        BookJointMeeting(starts_at=held, ends_at=held + timedelta(hours=1)),
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.record_meeting_outcome,
+        RecordMeetingOutcome(
+            attended=("employee", "manager", "coordinator"),
+            needs=(Track.WORK_ORIENTED,),
+            reinforced_support=False,
+        ),
+    )
+    await handle.execute_update(
+        RehabCaseWorkflow.record_screening_result, RecordScreeningResult(scores=(_KEDS,))
+    )
+    planned = await handle.execute_update(
+        RehabCaseWorkflow.set_plan, SetPlan(interventions=(_planned(today + timedelta(days=10)),))
+    )
+    (intervention_id,) = planned.created_ids
+    await handle.execute_update(
+        RehabCaseWorkflow.complete_intervention,
+        CompleteIntervention(intervention_id=intervention_id, outcome=InterventionOutcome.ACHIEVED),
+    )
+    for extent in (50, 100):
+        await handle.execute_update(
+            RehabCaseWorkflow.record_return_to_work_step,
+            RecordReturnToWorkStep(extent=extent, from_date=today),
+        )
+    await handle.execute_update(
+        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB)
+    )
+    await handle.result()
+    return handle.id
+
+
 def _violence(*yes: str) -> ScreeningScore:
     """The violence-exposure set as the API scores it (answers never reach the workflow)."""
     answers = {item.id: int(item.id in yes) for item in VIOLENCE_EXPOSURE.items}
@@ -373,6 +434,7 @@ SCENARIOS: dict[str, Scenario] = {
     "rehab_case_planned_with_interventions": case_planned_with_interventions,
     "rehab_case_closed_and_erased": case_closed_and_erased,
     "intervention_completed": intervention_completed,
+    "rehab_case_lifecycle_lean_opening": case_lifecycle_lean_opening,
 }
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import zlib
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
@@ -12,7 +14,10 @@ from temporalio.converter import WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 
 from core.codec import (
+    COMPRESSION_METADATA,
     KEY_ID_METADATA,
+    MAX_PLAINTEXT_BYTES,
+    NONCE_BYTES,
     WORKFLOW_ID_METADATA,
     DecryptionError,
     EncryptionCodec,
@@ -138,6 +143,92 @@ async def test_relabelling_a_payload_for_another_workflow_is_detected() -> None:
 
     with pytest.raises(DecryptionError, match="failed authentication"):
         await codec.decode([payload])
+
+
+def _case_like_json(count: int) -> Payload:
+    """JSON shaped like a case's record change: the same keys over and over."""
+    rows = ",".join(
+        f'{{"kind":"follow_up_{i}","due_on":"2026-12-{1 + i % 28:02d}","status":"pending"}}'
+        for i in range(count)
+    )
+    return Payload(metadata={"encoding": b"json/plain"}, data=f"[{rows}]".encode())
+
+
+async def test_large_payloads_are_compressed_before_encryption_and_round_trip() -> None:
+    codec = EncryptionCodec(_ring("k1"))
+    plain = _case_like_json(40)
+
+    [payload] = await codec.encode([plain])
+
+    assert payload.metadata[COMPRESSION_METADATA] == b"zlib"
+    # History holds a third or less of the JSON, still unreadable.
+    assert len(payload.data) < len(plain.SerializeToString()) / 3
+    assert b"follow_up" not in payload.data
+    assert await codec.decode([payload]) == [plain]
+
+
+async def test_with_compression_off_payloads_stay_readable_by_older_versions() -> None:
+    """The rollout switch: an uncompressed payload is one any earlier version decrypts."""
+    ring = _ring("k1")
+    plain = _case_like_json(40)
+
+    [payload] = await EncryptionCodec(ring, compress=False).encode([plain])
+
+    assert COMPRESSION_METADATA not in payload.metadata
+    assert await EncryptionCodec(ring).decode([payload]) == [plain]
+
+
+async def test_small_payloads_are_not_compressed() -> None:
+    codec = EncryptionCodec(_ring("k1"))
+
+    [payload] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"1")])
+
+    assert COMPRESSION_METADATA not in payload.metadata
+
+
+async def test_stripping_the_compression_mark_is_detected() -> None:
+    codec = EncryptionCodec(_ring("k1"))
+    [payload] = await codec.encode([_case_like_json(40)])
+    del payload.metadata[COMPRESSION_METADATA]
+
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        await codec.decode([payload])
+
+
+async def test_a_payload_that_inflates_past_the_bound_is_refused() -> None:
+    ring = _ring("k1")
+    bomb = zlib.compress(b"0" * (MAX_PLAINTEXT_BYTES + 1))
+    metadata = {
+        "encoding": b"binary/encrypted",
+        KEY_ID_METADATA: b"k1",
+        COMPRESSION_METADATA: b"zlib",
+    }
+    nonce = b"\x02" * NONCE_BYTES
+    sealed = AESGCM(ring.keys["k1"]).encrypt(nonce, bomb, b"k1\x00compression:zlib")
+
+    with pytest.raises(DecryptionError, match="decompresses past"):
+        await EncryptionCodec(ring).decode([Payload(metadata=metadata, data=nonce + sealed)])
+
+
+async def test_payloads_encrypted_before_compression_existed_still_decode() -> None:
+    ring = _ring("k1")
+    plain = _case_like_json(40)
+    # The format of every payload written before compression: the serialized payload
+    # itself, with the key id and the label as associated data.
+    nonce = b"\x01" * NONCE_BYTES
+    ciphertext = AESGCM(ring.keys["k1"]).encrypt(
+        nonce, plain.SerializeToString(), b"k1\x00case-9"
+    )
+    old = Payload(
+        metadata={
+            "encoding": b"binary/encrypted",
+            KEY_ID_METADATA: b"k1",
+            WORKFLOW_ID_METADATA: b"case-9",
+        },
+        data=nonce + ciphertext,
+    )
+
+    assert await EncryptionCodec(ring).decode([old]) == [plain]
 
 
 async def test_failure_message_and_stack_trace_are_encrypted() -> None:
