@@ -12,11 +12,15 @@ round on fresh workflows and the same synthetic year of absences:
   raw signal-with-start (same concurrency, same data converter) to a minimal workflow that
   keeps them in a list, run by a worker with the same sandbox.
 
-A round is drained when every workflow has processed its last event, checked by query on
-both sides (a monitor's `last_event_id` and `busy`; a keeper's last event and count). Each
-batch also carries one probe: an employee of a unit of their own whose sick leave began 20
+Both workers cache as many workflows (worker.MAX_CACHED_WORKFLOWS). A round is drained when
+every workflow has processed its last event, checked by query on both sides (a monitor's
+`last_event_id` and `busy`; a keeper's last event and count), by checkers that take the
+workflows in turn rather than asking every pending one on every pass. Each batch also
+carries one probe: an employee of a unit of their own whose sick leave began 20
 days ago, so the monitor opens a case at once; the time from the POST that carried it to the
-case listed by the API is the event-to-case latency (p50/p95).
+case listed by the API is the event-to-case latency (p50/p95); probes poll the API through
+a gate of their own. Each round prints the CPU seconds it cost this process (worker and
+driver), the API and the Temporal server.
 
     .venv/bin/python -m benchmarks.ingest --employees 5000
 
