@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import Priority, WorkflowIDConflictPolicy
 
 from core.identity import IdentityProtector, InvalidPersonalIdentityNumber, parse_personnummer
 from models.absence import (
@@ -39,6 +39,10 @@ from workflows.absence_monitor import AbsenceMonitorWorkflow
 log = structlog.get_logger(__name__)
 
 MAX_BATCH = 1000
+# A monitor first started by sick leave that is still going on may open a case today: its
+# tasks go ahead of the default (3) in a backlogged task queue, as do its activities, which
+# inherit it. A bulk import of last year's absences then cannot keep a case from opening.
+SICK_NOW_PRIORITY = Priority(priority_key=2)
 # Signals in flight at once: enough to hide round trips, few enough not to flood Temporal.
 _SIGNAL_CONCURRENCY = 32
 _EVENT = TypeAdapter(AbsenceEventIn)
@@ -430,6 +434,8 @@ class AbsenceIngestion:
                     for e in events
                 ),
             )
+            today = self._today()
+            sick_now = any(e.kind == "sick" and (e.end is None or e.end >= today) for e in events)
             async with gate:
                 await self._client.start_workflow(
                     AbsenceMonitorWorkflow.run,
@@ -447,6 +453,8 @@ class AbsenceIngestion:
                     start_signal="record_absences",
                     start_signal_args=[batch],
                     static_summary="Absence monitor",
+                    # Only a monitor started now takes it: a running one keeps its own.
+                    priority=SICK_NOW_PRIORITY if sick_now else Priority.default,
                 )
 
         # The most recent sick leave first: its monitor may have a case to open today, while

@@ -13,8 +13,11 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from core.codec import KeyRing
+from core.identity import IdentityProtector
+from core.secrets import Secrets
 from core.temporal import query_with_retry
-from ingestion.absences import AbsenceIngestion
+from ingestion.absences import SICK_NOW_PRIORITY, AbsenceIngestion
 from models.absence import CaseReferral, IngestResult, MonitorView, monitor_workflow_id
 from models.actions import AbsenceNews, CloseCase, RecordReturnToWorkStep
 from models.case import CaseOutcome, CaseTrigger, OpenCaseRecord, Stage, case_workflow_id
@@ -643,3 +646,40 @@ async def test_a_sick_period_after_a_referral_reaches_the_case_the_referral_open
         lambda rows: (referral.case_id, "sick_period", later.isoformat()) in rows,
     )
     assert [c.id for c in await cases_of(sessionmaker)] == [referral.case_id]
+
+
+async def test_a_monitor_started_by_sick_leave_going_on_now_goes_ahead_of_history(
+    dev_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    test_secrets: Secrets,
+    task_queue: str,
+    unit_code: str,
+) -> None:
+    # The dev server keeps a workflow's priority; no worker is needed to see it.
+    today = local_date(await dev_env.get_current_time())
+    ingestion = AbsenceIngestion(
+        sessionmaker,
+        dev_env.client,
+        IdentityProtector(
+            KeyRing.from_config(test_secrets.pin_encryption_keys), test_secrets.pin_lookup_key
+        ),
+        task_queue,
+        today=lambda: today,
+    )
+    old = today - timedelta(days=200)
+    await ingestion.ingest(
+        [
+            sick("now", unit_code, today - timedelta(days=20)),
+            sick("then", unit_code, old, old + timedelta(days=2), employee_ref=OTHER_PIN),
+        ]
+    )
+    async with sessionmaker() as session:
+        rows = await session.execute(select(AbsenceEvent.event_id, AbsenceEvent.employee_pseudonym))
+        monitors = {event_id: monitor_workflow_id(p) for event_id, p in rows.all()}
+    priority = {}
+    for event_id, workflow_id in monitors.items():
+        handle = dev_env.client.get_workflow_handle(workflow_id)
+        priority[event_id] = (await handle.describe()).raw_info.priority.priority_key
+        await handle.terminate("seen")
+    # 0: the server's default (3).
+    assert priority == {"now": SICK_NOW_PRIORITY.priority_key, "then": 0}
