@@ -149,6 +149,7 @@ class CaseOpener:
             update={
                 "policy": policy,
                 "opened_with_first_change": True,
+                "records_locally": True,
                 "team_known": True,
                 "team_code": team.code if team is not None else None,
             }

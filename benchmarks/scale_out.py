@@ -229,7 +229,12 @@ async def cluster(
 
 
 async def _post(
-    http: httpx.AsyncClient, url: str, body: dict[str, object], *, done_on_conflict: bool
+    http: httpx.AsyncClient,
+    url: str,
+    body: dict[str, object],
+    *,
+    done_on_conflict: bool,
+    headers: dict[str, str] | None = None,
 ) -> tuple[httpx.Response, bool]:
     """POST with retries while the case is not yet recorded or a process is busy.
 
@@ -238,7 +243,7 @@ async def _post(
     """
     for attempt in range(60):
         try:
-            response = await http.post(url, json=body)
+            response = await http.post(url, json=body, headers=headers)
         except httpx.TransportError:
             await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
             continue
@@ -270,11 +275,14 @@ async def drive(
         nonlocal referred, refused
         refer_via, act_via = cluster_.api_urls[i % 2], cluster_.api_urls[(i + 1) % 2]
         async with gate:
+            # A referral retried after a 504 (its first attempt may have opened the case)
+            # must get that case back, not a 409: hence the Idempotency-Key.
             created, _ = await _post(
                 http,
                 f"{refer_via}/api/v1/cases",
                 {"employee_ref": pins[i], "unit_code": unit, "trigger": "manager_concern"},
                 done_on_conflict=False,
+                headers={"Idempotency-Key": f"scale-out-{uuid.uuid4()}"},
             )
             assert created.status_code == 201, created.text
             referred += 1
@@ -286,9 +294,7 @@ async def drive(
                 ("close-case", {"outcome": "not_returned"}),
             ]
             for action, body in actions:
-                _, took_effect = await _post(
-                    http, f"{case}/{action}", body, done_on_conflict=True
-                )
+                _, took_effect = await _post(http, f"{case}/{action}", body, done_on_conflict=True)
                 if not took_effect:
                     refused += 1
 

@@ -34,14 +34,20 @@ ENCODING_ENCRYPTED = b"binary/encrypted"
 # encoding, so a workflow refuses the update, drops the signal or fails the query that
 # carried it, and nothing a codec-less client sent can change a case.
 ENCODING_REFUSED = b"binary/refused-unencrypted"
-KEY_ID_METADATA = "encryption-key-id"
-# The id of the workflow a payload belongs to, in clear: pseudonymous (`case-<uuid>`), so the
-# codec server can check need-to-know before decrypting. It is authenticated as associated
-# data, so relabelling a payload makes it fail to decrypt.
-WORKFLOW_ID_METADATA = "rehabflow-workflow-id"
-# Set to "zlib" when the plaintext was compressed before encryption (ciphertext does not
-# compress, so it must happen first). Authenticated as associated data like the label.
-COMPRESSION_METADATA = "encryption-compression"
+# Metadata of an encrypted payload, in clear. Every byte of it is repeated in every payload
+# of every history, so compact payloads (the default) use one-letter names; payloads written
+# before, or with compaction off, use the long names, which are still read.
+# The id of the key that encrypted the payload.
+KEY_ID_METADATA = "k"
+KEY_ID_METADATA_LONG = "encryption-key-id"
+# The id of the workflow a payload belongs to: pseudonymous (`case-<uuid>`), so the codec
+# server can check need-to-know before decrypting. It is authenticated as associated data,
+# so relabelling a payload makes it fail to decrypt.
+WORKFLOW_ID_METADATA = "w"
+WORKFLOW_ID_METADATA_LONG = "rehabflow-workflow-id"
+# "zlib" when the plaintext was compressed before encryption (ciphertext does not compress,
+# so it must happen first); only compact payloads are. Authenticated like the label.
+COMPRESSION_METADATA = "z"
 ZLIB = b"zlib"
 # Smaller payloads (a stage, an id) gain nothing from compression.
 COMPRESS_FROM_BYTES = 200
@@ -128,10 +134,10 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
     """
 
     def __init__(
-        self, key_ring: KeyRing, *, workflow_id: str | None = None, compress: bool = True
+        self, key_ring: KeyRing, *, workflow_id: str | None = None, compact: bool = True
     ) -> None:
         super().__init__()
-        self._compress = compress
+        self._compact = compact
         self._active_key_id = key_ring.active_key_id
         self._ciphers = {key_id: AESGCM(key) for key_id, key in key_ring.keys.items()}
         self._workflow_id = workflow_id
@@ -167,12 +173,16 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         return Payload(metadata={"encoding": ENCODING_REFUSED})
 
     def _encrypt(self, payload: Payload) -> Payload:
-        key_id = self._active_key_id.encode()
-        metadata = {"encoding": ENCODING_ENCRYPTED, KEY_ID_METADATA: key_id}
+        key_name, label_name = (
+            (KEY_ID_METADATA, WORKFLOW_ID_METADATA)
+            if self._compact
+            else (KEY_ID_METADATA_LONG, WORKFLOW_ID_METADATA_LONG)
+        )
+        metadata = {"encoding": ENCODING_ENCRYPTED, key_name: self._active_key_id.encode()}
         if self._workflow_id:
-            metadata[WORKFLOW_ID_METADATA] = self._workflow_id.encode()
+            metadata[label_name] = self._workflow_id.encode()
         plaintext = payload.SerializeToString()
-        if self._compress and len(plaintext) >= COMPRESS_FROM_BYTES:
+        if self._compact and len(plaintext) >= COMPRESS_FROM_BYTES:
             # JSON of cases, policies and changes shrinks to a third or less: smaller
             # histories for Temporal to write, replay and ship to the worker.
             compressed = zlib.compress(plaintext, 6)
@@ -182,12 +192,12 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         nonce = os.urandom(NONCE_BYTES)
         # Key id, label and compression are associated data: changing any makes it fail.
         ciphertext = self._ciphers[self._active_key_id].encrypt(
-            nonce, plaintext, _associated_data(metadata)
+            nonce, plaintext, _associated_data(metadata[key_name], metadata)
         )
         return Payload(metadata=metadata, data=nonce + ciphertext)
 
     def _decrypt(self, payload: Payload) -> Payload:
-        key_id_bytes = payload.metadata.get(KEY_ID_METADATA)
+        key_id_bytes = _either(payload.metadata, KEY_ID_METADATA, KEY_ID_METADATA_LONG)
         if key_id_bytes is None:
             raise DecryptionError("encrypted payload carries no key id")
         key_id = key_id_bytes.decode(errors="replace")
@@ -198,7 +208,9 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         if len(nonce) < NONCE_BYTES:
             raise DecryptionError(f"payload under key {key_id!r} is truncated")
         try:
-            plaintext = cipher.decrypt(nonce, ciphertext, _associated_data(payload.metadata))
+            plaintext = cipher.decrypt(
+                nonce, ciphertext, _associated_data(key_id_bytes, payload.metadata)
+            )
         except InvalidTag:
             raise DecryptionError(
                 f"payload under key {key_id!r} failed authentication (tampered or corrupt)"
@@ -226,13 +238,25 @@ def _inflate(compressed: bytes, key_id: str) -> bytes:
 
 def payload_workflow_id(payload: Payload) -> str | None:
     """The workflow an encrypted payload says it belongs to (authenticated on decryption)."""
-    label = payload.metadata.get(WORKFLOW_ID_METADATA)
+    label = _either(payload.metadata, WORKFLOW_ID_METADATA, WORKFLOW_ID_METADATA_LONG)
     return label.decode(errors="replace") if label else None
 
 
-def _associated_data(metadata: Mapping[str, bytes]) -> bytes:
-    key_id = metadata[KEY_ID_METADATA]
-    label = metadata.get(WORKFLOW_ID_METADATA)
+def payload_key_id(payload: Payload) -> str | None:
+    """The id of the key that encrypted a payload."""
+    key_id = _either(payload.metadata, KEY_ID_METADATA, KEY_ID_METADATA_LONG)
+    return key_id.decode(errors="replace") if key_id else None
+
+
+def _either(metadata: Mapping[str, bytes], short: str, long: str) -> bytes | None:
+    """A compact payload's entry, else an older payload's (decryption and the codec server's
+    need-to-know read the same one, so neither can be shown another label)."""
+    value = metadata.get(short)
+    return value if value is not None else metadata.get(long)
+
+
+def _associated_data(key_id: bytes, metadata: Mapping[str, bytes]) -> bytes:
+    label = _either(metadata, WORKFLOW_ID_METADATA, WORKFLOW_ID_METADATA_LONG)
     compression = metadata.get(COMPRESSION_METADATA)
     # Payloads from before labelling used the key id alone, and payloads from before
     # compression the key id and label; both still decrypt.
@@ -240,13 +264,13 @@ def _associated_data(metadata: Mapping[str, bytes]) -> bytes:
     return data if compression is None else data + b"\x00compression:" + compression
 
 
-def build_data_converter(key_ring: KeyRing | None, *, compress: bool = True) -> DataConverter:
+def build_data_converter(key_ring: KeyRing | None, *, compact: bool = True) -> DataConverter:
     """The one converter for client, worker, tests and Replayer; encrypting when given keys."""
     if key_ring is None:
         return pydantic_data_converter
     return dataclasses.replace(
         pydantic_data_converter,
-        payload_codec=EncryptionCodec(key_ring, compress=compress),
+        payload_codec=EncryptionCodec(key_ring, compact=compact),
         # Failure messages and stack traces can quote health data; move them into an
         # encoded payload so the codec encrypts them as well.
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,

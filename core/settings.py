@@ -168,9 +168,10 @@ class LogSettings(BaseModel):
 class SecuritySettings(BaseModel):
     # Payload key ring: "keyid:base64url-key,..."; the first key encrypts, all decrypt.
     payload_keys: SecretStr | None = None
-    # Compress payloads before encrypting them. Versions before compression cannot read
-    # compressed payloads: when upgrading from one, roll out with this off, then turn it on.
-    compress_payloads: bool = True
+    # Compact payloads: compressed before encryption, with one-letter metadata names.
+    # Versions before 2026-12 cannot read them: when upgrading from one, roll out with this
+    # off, then turn it on.
+    compact_payloads: bool = True
     # Key ring for personal identity numbers in the record store (same format), and the
     # HMAC key (base64url, 32 bytes) of their lookup hash.
     pin_encryption_keys: SecretStr | None = None

@@ -51,9 +51,9 @@ _TRANSIENT = frozenset(
 )
 
 
-def data_converter(secrets: Secrets, *, compress: bool = True) -> DataConverter:
+def data_converter(secrets: Secrets, *, compact: bool = True) -> DataConverter:
     """The one converter that client, worker, tests and replayer must share."""
-    return build_data_converter(KeyRing.from_config(secrets.payload_keys), compress=compress)
+    return build_data_converter(KeyRing.from_config(secrets.payload_keys), compact=compact)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -100,7 +100,7 @@ async def connect(
     return await Client.connect(
         temporal.target,
         namespace=temporal.namespace,
-        data_converter=data_converter(secrets, compress=settings.security.compress_payloads),
+        data_converter=data_converter(secrets, compact=settings.security.compact_payloads),
         tls=tls_config(temporal),
         api_key=temporal.api_key.get_secret_value() if temporal.api_key else None,
         interceptors=interceptors,

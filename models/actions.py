@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import (
@@ -12,7 +12,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    model_serializer,
     model_validator,
 )
 
@@ -253,6 +255,12 @@ class CaseActionResult(_Action):
     created_ids: tuple[UUID, ...] = ()
     case: CaseView | None = None
 
+    @model_serializer(mode="wrap")
+    def _without_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Sent without what is empty (`[]`, `null`): each answer is stored in the history."""
+        dumped: dict[str, Any] = handler(self)
+        return {k: v for k, v in dumped.items() if v not in ((), [], None)}
+
 
 # ---------------------------------------------------------------- interventions
 
@@ -272,6 +280,8 @@ class InterventionInput(_Action):
     # The protected track's safety support: its nature never reaches anyone but the
     # coordinator, and its escalation goes to the coordinator only.
     protected: bool = False
+    # Writes its record-store changes as local activities, as its case does.
+    records_locally: bool = False
 
 
 class InterventionFinish(_Action):

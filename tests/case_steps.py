@@ -168,6 +168,7 @@ async def open_case(
             sick_start=sick_start,
             expected_end=expected_end,
             opened_with_first_change=True,
+            records_locally=True,
         ),
         task_queue,
     )

@@ -169,13 +169,15 @@ async def test_a_lifecycle_is_one_run_with_a_timer_and_search_attributes_changed
         "closed",
     ], upserts
 
-    # Started by code that has every patch: no markers, and none of their upserts.
-    assert not of[EventType.EVENT_TYPE_MARKER_RECORDED]
-    # The opening rode on the first change: one record-store write per change, and no
-    # separate open_case activity.
+    # Started by code that has every patch: no patch markers (only the local activities'
+    # below), and none of their upserts.
+    # The record store is written by local activities, in the workflow task of the change:
+    # no activity task at all but the team lookup, and the opening rode on the first change.
     scheduled = [
         e.activity_task_scheduled_event_attributes.activity_type.name
         for e in of[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
     ]
-    assert "open_case" not in scheduled
-    assert scheduled[0] == "record_change"
+    assert scheduled == ["team_of_unit"], scheduled
+    markers = [e.marker_recorded_event_attributes for e in of[EventType.EVENT_TYPE_MARKER_RECORDED]]
+    assert {m.marker_name for m in markers} == {"core_local_activity"}
+    assert len(markers) >= 9  # the opening with its first change, then one per action

@@ -8,6 +8,7 @@ raw (no codec), and searched for the canary in each of its written forms.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +35,19 @@ def _luhn_pin(yymmdd: str, serial: str) -> str:
 
 
 PATCH_MARKER = "core_patch"
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+# What the SDK's core writes, uncoded, as a local activity marker's `data` (its `result` is
+# encoded by our codec like any other payload).
+LOCAL_ACTIVITY_FACTS = {
+    "seq",
+    "attempt",
+    "activity_id",
+    "activity_type",
+    "complete_time",
+    "backoff",
+    "original_schedule_time",
+    "activation_index",
+}
 CANARY_PIN = _luhn_pin("730419", "471")
 CANARY_FORMS = [
     CANARY_PIN,
@@ -162,6 +176,13 @@ async def test_nothing_temporal_holds_contains_personal_data_and_every_payload_i
                     if marker == PATCH_MARKER and path.endswith(".details.payloads"):
                         # The SDK writes `workflow.patched` markers itself, uncoded: they
                         # hold the patch id (a constant of our code) and were searched above.
+                        continue
+                    if (
+                        marker == LOCAL_ACTIVITY_MARKER
+                        and payload.metadata["encoding"] == b"json/plain"
+                    ):
+                        # A local activity's bookkeeping: type, attempt and times only.
+                        assert set(json.loads(payload.data)) <= LOCAL_ACTIVITY_FACTS, path
                         continue
                     assert payload.metadata["encoding"] == b"binary/encrypted", (
                         f"{execution.id} event {event.event_id}{path}"

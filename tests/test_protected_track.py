@@ -84,7 +84,6 @@ def json_logs(settings: Settings) -> Iterator[io.StringIO]:
     structlog.reset_defaults()
 
 
-
 def assert_no_trace(text: str, where: str, *also: str) -> None:
     lowered = text.lower()
     for marker in (*MARKERS, *also):
@@ -327,11 +326,20 @@ async def test_a_disclosure_reaches_the_coordinator_and_no_other_role_channel_lo
             for path, payload in _payloads(event):
                 if ".search_attributes" in path or path.endswith(".header.fields"):
                     continue
-                if path.startswith(".marker_recorded_event_attributes"):
+                marker = event.marker_recorded_event_attributes.marker_name
+                if marker == "core_patch":
                     # Patch markers are written by the SDK's core, unencoded, and hold only
                     # the patch id (a case that never continues as new keeps them in view).
                     assert set(json.loads(payload.data)) == {"id", "deprecated"}, path
                     assert json.loads(payload.data)["id"] in CASE_PATCHES, path
+                    continue
+                if marker == "core_local_activity" and payload.metadata["encoding"] == (
+                    b"json/plain"
+                ):
+                    # A local activity's bookkeeping (type, attempt, times); its result is
+                    # encrypted and checked below like every payload.
+                    facts = json.loads(payload.data)
+                    assert facts["activity_type"] in {"record_change", "record_intervention"}
                     continue
                 assert payload.metadata["encoding"] == b"binary/encrypted", (workflow_id, path)
                 checked += 1

@@ -153,22 +153,32 @@ class InterventionWorkflow:
         roles: dict[RecipientRole, NotificationType] = {}
         for notification_type, role in notifications:
             roles.setdefault(role, notification_type)
+        change = InterventionChange(
+            intervention=self._input,
+            workflow_id=workflow.info().workflow_id,
+            step_key=f"{self._seq:03d}-{kind}",
+            kind=kind,
+            occurred_at=workflow.now(),
+            status=status,
+            outcome=finish.outcome if finish else None,
+            cancel_reason=finish.cancel_reason if finish else None,
+            notifications=tuple(
+                InterventionNotification(notification_type=t, recipient_role=r)
+                for r, t in roles.items()
+            ),
+        )
+        if self._input.records_locally:
+            # Children of cases that write locally do too (see CaseInput.records_locally).
+            await workflow.execute_local_activity_method(
+                CaseRecords.record_intervention,
+                change,
+                start_to_close_timeout=RECORD_STORE_TIMEOUT,
+                retry_policy=RECORD_STORE_RETRY,
+            )
+            return
         await workflow.execute_activity_method(
             CaseRecords.record_intervention,
-            InterventionChange(
-                intervention=self._input,
-                workflow_id=workflow.info().workflow_id,
-                step_key=f"{self._seq:03d}-{kind}",
-                kind=kind,
-                occurred_at=workflow.now(),
-                status=status,
-                outcome=finish.outcome if finish else None,
-                cancel_reason=finish.cancel_reason if finish else None,
-                notifications=tuple(
-                    InterventionNotification(notification_type=t, recipient_role=r)
-                    for r, t in roles.items()
-                ),
-            ),
+            change,
             start_to_close_timeout=RECORD_STORE_TIMEOUT,
             retry_policy=RECORD_STORE_RETRY,
         )

@@ -288,10 +288,11 @@ class RehabCaseWorkflow:
         )
 
     @workflow.update
-    async def wait_until_recorded(self) -> CaseView:
-        """Returns once the case is in the record store, so the API can answer consistently."""
+    async def wait_until_recorded(self) -> Stage:
+        """Returns (the stage) once the case is in the record store, so the API can answer
+        consistently; the whole view is the `state` query's."""
         await workflow.wait_condition(lambda: self._state.recorded)
-        return self.state()
+        return self._state.stage
 
     # ------------------------------------------------------------------ actions (one line each)
 
@@ -559,6 +560,16 @@ class RehabCaseWorkflow:
             if self._opening is not None:
                 change = change.model_copy(update={"opening": self._opening})
                 self._opening = None
+            if self._input.records_locally:
+                # Retried in the worker (beyond a minute, by a durable timer) for as long
+                # as the database is away, like the activity; the write is idempotent.
+                await workflow.execute_local_activity_method(
+                    CaseRecords.record_change,
+                    change,
+                    start_to_close_timeout=RECORD_STORE_TIMEOUT,
+                    retry_policy=RECORD_STORE_RETRY,
+                )
+                return
             await workflow.execute_activity_method(
                 CaseRecords.record_change,
                 change,

@@ -294,6 +294,9 @@ class CaseInput(_Frozen):
     opened_with_first_change: bool = False
     team_known: bool = False
     team_code: str | None = None
+    # Record-store writes run as local activities: in the worker, inside the workflow task
+    # that made the change, so an action costs one workflow task and no activity task.
+    records_locally: bool = False
 
 
 class OpenCaseRecord(_Frozen):

@@ -70,6 +70,7 @@ class ChildRules(Recorder):
                 escalate_after_days=self.policy.overdue_escalation_after_days,
                 assigned_at=now,
                 protected=iv.protected,
+                records_locally=self.input.records_locally,
             ),
             # Operations staff read summaries: the protected track's names no kind.
             f"Intervention · {iv.track.value}"

@@ -13,6 +13,7 @@ from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
+from core.case_start import start_case
 from models.absence import (
     AbsenceBatch,
     AbsenceRecord,
@@ -65,7 +66,6 @@ from models.instruments import (
     ScreeningScore,
     score,
 )
-from core.case_start import start_case
 from tests.case_steps import eventually
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 from workflows.information_request import InformationRequestWorkflow
@@ -277,12 +277,11 @@ async def case_closed_and_erased(client: Client, task_queue: str, unit_code: str
     return handle.id
 
 
-async def case_lifecycle_lean_opening(client: Client, task_queue: str, unit_code: str) -> str:
-    """A case as the opener starts it today (opened with its first change, its team known),
-    through a back-registered meeting, a plan, return to work, closure and erasure."""
-    case_id = uuid.UUID("00000000-0000-4000-8000-000000000009")
-    now = await _now(client)
-    today = local_date(now)
+async def _lean_case(
+    client: Client, task_queue: str, unit_code: str, case_id: uuid.UUID
+) -> WorkflowHandle[Any, CaseResult]:
+    """A case as the opener starts it today: opened with its first change, its team known,
+    its record-store writes local activities."""
     handle = await start_case(
         client,
         CaseInput(
@@ -290,13 +289,21 @@ async def case_lifecycle_lean_opening(client: Client, task_queue: str, unit_code
             employee_pseudonym=HISTORY_EMPLOYEE,
             unit_code=unit_code,
             trigger=CaseTrigger.MANAGER_CONCERN,
-            opened_at=now,
+            opened_at=await _now(client),
             opened_with_first_change=True,
             team_known=True,
+            records_locally=True,
         ),
         task_queue,
     )
     await handle.execute_update(RehabCaseWorkflow.wait_until_recorded)
+    return handle
+
+
+async def _lean_to_plan(client: Client, handle: WorkflowHandle[Any, CaseResult]) -> uuid.UUID:
+    """Sick leave, a back-registered meeting, its outcome, screening and a one-item plan."""
+    now = await _now(client)
+    today = local_date(now)
     await handle.execute_update(
         RehabCaseWorkflow.set_sick_leave,
         SetSickLeave(start=today - timedelta(days=3), expected_end=today + timedelta(days=66)),
@@ -321,6 +328,16 @@ async def case_lifecycle_lean_opening(client: Client, task_queue: str, unit_code
         RehabCaseWorkflow.set_plan, SetPlan(interventions=(_planned(today + timedelta(days=10)),))
     )
     (intervention_id,) = planned.created_ids
+    return intervention_id
+
+
+async def case_lifecycle_lean_opening(client: Client, task_queue: str, unit_code: str) -> str:
+    """Today's case through plan, intervention, return to work, closure and erasure."""
+    handle = await _lean_case(
+        client, task_queue, unit_code, uuid.UUID("00000000-0000-4000-8000-000000000009")
+    )
+    intervention_id = await _lean_to_plan(client, handle)
+    today = local_date(await _now(client))
     await handle.execute_update(
         RehabCaseWorkflow.complete_intervention,
         CompleteIntervention(intervention_id=intervention_id, outcome=InterventionOutcome.ACHIEVED),
@@ -335,6 +352,26 @@ async def case_lifecycle_lean_opening(client: Client, task_queue: str, unit_code
     )
     await handle.result()
     return handle.id
+
+
+async def intervention_recorded_locally(client: Client, task_queue: str, unit_code: str) -> str:
+    """A child of today's case: assigned, reminded and completed, written by local activities."""
+    handle = await _lean_case(
+        client, task_queue, unit_code, uuid.UUID("00000000-0000-4000-8000-00000000000a")
+    )
+    intervention_id = await _lean_to_plan(client, handle)
+    await _skip(client, timedelta(days=8))
+    await handle.execute_update(
+        RehabCaseWorkflow.complete_intervention,
+        CompleteIntervention(intervention_id=intervention_id, outcome=InterventionOutcome.ACHIEVED),
+    )
+    child = client.get_workflow_handle_for(
+        InterventionWorkflow.run, intervention_workflow_id(intervention_id)
+    )
+    await child.result()
+    await _until_idle(handle)
+    await handle.terminate("history saved")
+    return child.id
 
 
 def _violence(*yes: str) -> ScreeningScore:
@@ -435,6 +472,7 @@ SCENARIOS: dict[str, Scenario] = {
     "rehab_case_closed_and_erased": case_closed_and_erased,
     "intervention_completed": intervention_completed,
     "rehab_case_lifecycle_lean_opening": case_lifecycle_lean_opening,
+    "intervention_recorded_locally": intervention_recorded_locally,
 }
 
 

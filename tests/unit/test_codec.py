@@ -16,9 +16,11 @@ from temporalio.exceptions import ApplicationError
 from core.codec import (
     COMPRESSION_METADATA,
     KEY_ID_METADATA,
+    KEY_ID_METADATA_LONG,
     MAX_PLAINTEXT_BYTES,
     NONCE_BYTES,
     WORKFLOW_ID_METADATA,
+    WORKFLOW_ID_METADATA_LONG,
     DecryptionError,
     EncryptionCodec,
     KeyRing,
@@ -167,15 +169,44 @@ async def test_large_payloads_are_compressed_before_encryption_and_round_trip() 
     assert await codec.decode([payload]) == [plain]
 
 
-async def test_with_compression_off_payloads_stay_readable_by_older_versions() -> None:
-    """The rollout switch: an uncompressed payload is one any earlier version decrypts."""
+async def test_compact_payloads_name_their_metadata_with_one_letter() -> None:
+    codec = EncryptionCodec(_ring("k1")).with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id="case-123")
+    )
+
+    [payload] = await codec.encode([_case_like_json(40)])
+
+    assert set(payload.metadata) == {"encoding", "k", "w", "z"}
+
+
+async def test_with_compaction_off_payloads_are_as_older_versions_write_them() -> None:
+    """The rollout switch: long metadata names and no compression, as before compaction."""
     ring = _ring("k1")
     plain = _case_like_json(40)
+    codec = EncryptionCodec(ring, compact=False).with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id="case-123")
+    )
 
-    [payload] = await EncryptionCodec(ring, compress=False).encode([plain])
+    [payload] = await codec.encode([plain])
 
-    assert COMPRESSION_METADATA not in payload.metadata
+    assert set(payload.metadata) == {"encoding", KEY_ID_METADATA_LONG, WORKFLOW_ID_METADATA_LONG}
+    assert payload_workflow_id(payload) == "case-123"
     assert await EncryptionCodec(ring).decode([payload]) == [plain]
+
+
+async def test_an_older_payload_cannot_be_given_a_second_label() -> None:
+    ring = _ring("k1")
+    codec = EncryptionCodec(ring, compact=False).with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id="case-of-unit-b")
+    )
+    [payload] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"1")])
+    assert await EncryptionCodec(ring).decode([payload])  # as written, it decrypts
+    payload.metadata[WORKFLOW_ID_METADATA] = b"case-of-unit-a"
+
+    # The codec server would check unit A's need-to-know, and decryption then fails.
+    assert payload_workflow_id(payload) == "case-of-unit-a"
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        await EncryptionCodec(ring).decode([payload])
 
 
 async def test_small_payloads_are_not_compressed() -> None:
@@ -222,8 +253,8 @@ async def test_payloads_encrypted_before_compression_existed_still_decode() -> N
     old = Payload(
         metadata={
             "encoding": b"binary/encrypted",
-            KEY_ID_METADATA: b"k1",
-            WORKFLOW_ID_METADATA: b"case-9",
+            KEY_ID_METADATA_LONG: b"k1",
+            WORKFLOW_ID_METADATA_LONG: b"case-9",
         },
         data=nonce + ciphertext,
     )
