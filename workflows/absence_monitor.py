@@ -45,6 +45,9 @@ MAX_BATCHES_PER_RUN = 200
 # Monitors started before it did not tell an open case about a spell that continues a
 # sick-pay period (a relapse within the gap days after a return to work).
 SPELL_NEWS_PATCH = "absence-spell-news"
+# Monitors since decide a referral with a local activity: in the workflow task of the
+# update, so a referral costs the monitor one workflow task and no activity task.
+LOCAL_REFERRAL_PATCH = "absence-local-referral"
 
 
 @dataclass(frozen=True)
@@ -75,18 +78,28 @@ class AbsenceMonitorWorkflow:
     @workflow.update
     async def open_case(self, referral: CaseReferral) -> CaseReferralResult:
         """Open a case on a manual referral, unless the employee has one open: then that one."""
+        request = CaseTriggerRequest(
+            employee_pseudonym=self._state.employee_pseudonym,
+            unit_code=referral.unit_code,
+            trigger=referral.trigger,
+            trigger_key=f"referral:{referral.case_id}",
+            observed_on=local_date(referral.opened_at),
+            case_id=referral.case_id,
+            opened_at=referral.opened_at,
+        )
         async with self._opening:
+            if workflow.patched(LOCAL_REFERRAL_PATCH):
+                # Idempotent like the activity: the case id is the referral's, its start
+                # and its row are each made once however often this runs.
+                return await workflow.execute_local_activity_method(
+                    CaseOpener.open_for_referral,
+                    request,
+                    start_to_close_timeout=CASE_OPENER_TIMEOUT,
+                    retry_policy=CASE_OPENER_RETRY,
+                )
             return await workflow.execute_activity_method(
                 CaseOpener.open_for_referral,
-                CaseTriggerRequest(
-                    employee_pseudonym=self._state.employee_pseudonym,
-                    unit_code=referral.unit_code,
-                    trigger=referral.trigger,
-                    trigger_key=f"referral:{referral.case_id}",
-                    observed_on=local_date(referral.opened_at),
-                    case_id=referral.case_id,
-                    opened_at=referral.opened_at,
-                ),
+                request,
                 start_to_close_timeout=CASE_OPENER_TIMEOUT,
                 retry_policy=CASE_OPENER_RETRY,
             )
