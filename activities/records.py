@@ -28,7 +28,7 @@ from models.case import (
 )
 from models.deadlines import DeadlineView
 from store.cases import insert_case
-from store.outbox import enqueue_notification
+from store.outbox import CaseNotice, enqueue_notifications
 from store.schema import (
     AgreedNextStepRow,
     Case,
@@ -135,20 +135,22 @@ class CaseRecords:
             await self._record_meeting(session, change)
             await self._record_screenings(session, change)
             await self._record_next_steps(session, change)
-            for n in change.notifications:
-                await enqueue_notification(
-                    session,
-                    idempotency_key=notification_key(
-                        change.workflow_id, change.step_key, n.recipient_role
-                    ),
-                    notification_type=n.notification_type,
-                    recipient_role=n.recipient_role,
-                    case_id=change.case_id,
-                    unit_code=change.unit_code,
-                    due_on=n.due_on,
-                    deadline_kind=n.deadline_kind,
-                    meeting=n.meeting,
-                )
+            await enqueue_notifications(
+                session,
+                case_id=change.case_id,
+                unit_code=change.unit_code,
+                notices=[
+                    CaseNotice(
+                        notification_key(change.workflow_id, change.step_key, n.recipient_role),
+                        n.notification_type,
+                        n.recipient_role,
+                        due_on=n.due_on,
+                        deadline_kind=n.deadline_kind,
+                        meeting=n.meeting,
+                    )
+                    for n in change.notifications
+                ],
+            )
 
     async def _record_deadlines(self, session: AsyncSession, change: CaseChange) -> None:
         """A whole plan replaces the stored one; otherwise the changed deadlines are written
@@ -332,18 +334,20 @@ class CaseRecords:
                     **({"reason": change.cancel_reason.value} if change.cancel_reason else {}),
                 },
             )
-            for n in change.notifications:
-                await enqueue_notification(
-                    session,
-                    idempotency_key=notification_key(
-                        change.workflow_id, change.step_key, n.recipient_role
-                    ),
-                    notification_type=n.notification_type,
-                    recipient_role=n.recipient_role,
-                    case_id=iv.case_id,
-                    unit_code=iv.unit_code,
-                    due_on=iv.due_on,
-                )
+            await enqueue_notifications(
+                session,
+                case_id=iv.case_id,
+                unit_code=iv.unit_code,
+                notices=[
+                    CaseNotice(
+                        notification_key(change.workflow_id, change.step_key, n.recipient_role),
+                        n.notification_type,
+                        n.recipient_role,
+                        due_on=iv.due_on,
+                    )
+                    for n in change.notifications
+                ],
+            )
 
     @activity.defn
     async def erase_personal_data(self, request: ErasureRequest) -> ErasureResult:
@@ -443,12 +447,12 @@ async def _record_opening(session: AsyncSession, record: OpenCaseRecord) -> None
         occurred_at=record.opened_at,
         detail={"trigger": record.trigger.value, "policy": record.policy_id},
     )
-    for notification_type, role in _OPENING_NOTIFICATIONS:
-        await enqueue_notification(
-            session,
-            idempotency_key=notification_key(record.workflow_id, "case_opened", role),
-            notification_type=notification_type,
-            recipient_role=role,
-            case_id=record.case_id,
-            unit_code=record.unit_code,
-        )
+    await enqueue_notifications(
+        session,
+        case_id=record.case_id,
+        unit_code=record.unit_code,
+        notices=[
+            CaseNotice(notification_key(record.workflow_id, "case_opened", role), kind, role)
+            for kind, role in _OPENING_NOTIFICATIONS
+        ],
+    )

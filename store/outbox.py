@@ -58,6 +58,18 @@ def _invalid(what: str) -> ApplicationError:
     )
 
 
+@dataclass(frozen=True)
+class CaseNotice:
+    """One notification of a case to every recipient of a role (see enqueue_notifications)."""
+
+    idempotency_key: str
+    notification_type: NotificationType
+    recipient_role: RecipientRole
+    due_on: date | None = None
+    deadline_kind: str | None = None
+    meeting: MeetingSlot | None = None
+
+
 async def enqueue_notification(
     session: AsyncSession,
     *,
@@ -70,24 +82,43 @@ async def enqueue_notification(
     deadline_kind: str | None = None,
     meeting: MeetingSlot | None = None,
 ) -> None:
-    """Write the notification's outbox rows in the caller's transaction (no commit).
+    """One notification; see enqueue_notifications."""
+    notice = CaseNotice(
+        idempotency_key, notification_type, recipient_role, due_on, deadline_kind, meeting
+    )
+    await enqueue_notifications(session, case_id=case_id, unit_code=unit_code, notices=[notice])
 
-    One row per recipient of `recipient_role`: the unit's contacts for that role, or the
-    employee's own contact. Idempotent on `idempotency_key`: a retried activity that calls
-    this again writes nothing. With no recipient, one `no_recipient` row and a
+
+async def enqueue_notifications(
+    session: AsyncSession, *, case_id: UUID, unit_code: str, notices: Collection[CaseNotice]
+) -> None:
+    """Write the notifications' outbox rows in the caller's transaction (no commit).
+
+    One row per recipient of a notice's `recipient_role`: the unit's contacts for that role,
+    or the employee's own contact. Idempotent on `idempotency_key`: a retried activity that
+    calls this again writes nothing. With no recipient, one `no_recipient` row and a
     `notification_undeliverable` case event are written instead, so the coordinator sees a
-    task on the case and no activity retries forever.
+    task on the case and no activity retries forever. A handful of statements for all the
+    notices of one change, however many there are.
     """
     try:
-        _KEY.validate_python(idempotency_key)
-        if deadline_kind is not None:
-            _KIND.validate_python(deadline_kind)
+        for notice in notices:
+            _KEY.validate_python(notice.idempotency_key)
+            if notice.deadline_kind is not None:
+                _KIND.validate_python(notice.deadline_kind)
     except ValidationError:
         raise _invalid("key or deadline kind") from None
-    already = await session.scalar(
-        select(Notification.id).where(Notification.idempotency_key == idempotency_key).limit(1)
+    if not notices:
+        return
+    written = set(
+        await session.scalars(
+            select(Notification.idempotency_key).where(
+                Notification.idempotency_key.in_({n.idempotency_key for n in notices})
+            )
+        )
     )
-    if already is not None:
+    notices = [n for n in notices if n.idempotency_key not in written]
+    if not notices:
         return
     case = (
         await session.execute(select(Case.stage, Case.employee_pseudonym).where(Case.id == case_id))
@@ -96,88 +127,125 @@ async def enqueue_notification(
         raise ApplicationError(
             "the notification's case is not recorded", type=UNKNOWN_CASE, non_retryable=True
         )
+    recipients = await _recipients(
+        session, unit_code, case.employee_pseudonym, {n.recipient_role for n in notices}
+    )
+    rows: list[dict[str, object]] = []
+    undeliverable: list[dict[str, object]] = []
+    for notice in notices:
+        neutral = _neutral(notice, case_id, unit_code)
+        found = recipients.get(notice.recipient_role, [])
+        if not found:
+            undeliverable.append(neutral)
+        for recipient, columns in found:
+            rows.append(
+                neutral
+                | {"delivery_key": delivery_key(notice.idempotency_key, recipient)}
+                | columns
+            )
+    if rows:
+        await session.execute(
+            insert(Notification)
+            .values([_ROW_DEFAULTS | row for row in rows])
+            .on_conflict_do_nothing(index_elements=["delivery_key"])
+        )
+    if undeliverable:
+        await _record_undeliverable(session, undeliverable, case_id, case.stage)
 
-    neutral: dict[str, object] = {
-        "idempotency_key": idempotency_key,
-        "notification_type": notification_type.value,
-        "recipient_role": recipient_role.value,
+
+# Every row of one multi-row INSERT names the same columns.
+_ROW_DEFAULTS: dict[str, object] = {"unit_contact_id": None, "employee_pseudonym": None}
+
+
+def _neutral(notice: CaseNotice, case_id: UUID, unit_code: str) -> dict[str, object]:
+    meeting = notice.meeting
+    return {
+        "idempotency_key": notice.idempotency_key,
+        "notification_type": notice.notification_type.value,
+        "recipient_role": notice.recipient_role.value,
         "case_id": case_id,
         "unit_code": unit_code,
-        "due_on": due_on,
-        "deadline_kind": deadline_kind,
+        "due_on": notice.due_on,
+        "deadline_kind": notice.deadline_kind,
         "meeting_id": meeting.meeting_id if meeting else None,
         "meeting_starts_at": meeting.starts_at if meeting else None,
         "meeting_ends_at": meeting.ends_at if meeting else None,
         "meeting_sequence": meeting.sequence if meeting else None,
     }
-    rows: list[dict[str, object]] = []
-    if recipient_role is RecipientRole.EMPLOYEE:
+
+
+async def _recipients(
+    session: AsyncSession,
+    unit_code: str,
+    employee: UUID,
+    roles: Collection[RecipientRole],
+) -> dict[RecipientRole, list[tuple[str, dict[str, object]]]]:
+    """Per role: each recipient's part of the delivery key and its outbox columns."""
+    found: dict[RecipientRole, list[tuple[str, dict[str, object]]]] = {}
+    if RecipientRole.EMPLOYEE in roles:
         contact = await session.scalar(
             select(EmployeeContact.employee_pseudonym).where(
-                EmployeeContact.employee_pseudonym == case.employee_pseudonym
+                EmployeeContact.employee_pseudonym == employee
             )
         )
         if contact is not None:
-            rows.append(
-                neutral
-                | {
-                    "delivery_key": delivery_key(idempotency_key, "employee"),
-                    "employee_pseudonym": contact,
-                }
-            )
-    else:
-        contact_ids = await session.scalars(
-            select(UnitContact.id)
+            found[RecipientRole.EMPLOYEE] = [("employee", {"employee_pseudonym": contact})]
+    staff = {r.value for r in roles if r is not RecipientRole.EMPLOYEE}
+    if staff:
+        contacts = await session.execute(
+            select(UnitContact.id, UnitContact.role)
             .where(
                 UnitContact.unit_code == unit_code,
-                UnitContact.role == recipient_role.value,
+                UnitContact.role.in_(staff),
                 UnitContact.active.is_(True),
             )
             .order_by(UnitContact.id)
         )
-        rows.extend(
-            neutral
-            | {
-                "delivery_key": delivery_key(idempotency_key, f"c{contact_id}"),
-                "unit_contact_id": contact_id,
-            }
-            for contact_id in contact_ids
-        )
-
-    if not rows:
-        await _record_undeliverable(session, neutral, case.stage)
-        return
-    await session.execute(
-        insert(Notification).values(rows).on_conflict_do_nothing(index_elements=["delivery_key"])
-    )
+        for contact_id, role in contacts:
+            found.setdefault(RecipientRole(role), []).append(
+                (f"c{contact_id}", {"unit_contact_id": contact_id})
+            )
+    return found
 
 
 async def _record_undeliverable(
-    session: AsyncSession, neutral: dict[str, object], stage: str
+    session: AsyncSession, neutrals: list[dict[str, object]], case_id: UUID, stage: str
 ) -> None:
-    key = str(neutral["idempotency_key"])
-    case_id = neutral["case_id"]
-    assert isinstance(case_id, UUID)
     await session.execute(
         insert(Notification)
-        .values(neutral | {"delivery_key": delivery_key(key, "none"), "status": "no_recipient"})
+        .values(
+            [
+                _ROW_DEFAULTS
+                | neutral
+                | {
+                    "delivery_key": delivery_key(str(neutral["idempotency_key"]), "none"),
+                    "status": "no_recipient",
+                }
+                for neutral in neutrals
+            ]
+        )
         .on_conflict_do_nothing(index_elements=["delivery_key"])
     )
     await session.execute(
         insert(CaseEvent)
         .values(
-            case_id=case_id,
-            workflow_id=case_workflow_id(case_id),
-            step_key=undeliverable_step_key(key),
-            kind=UNDELIVERABLE_EVENT,
-            stage=stage,
-            occurred_at=func.now(),
-            # Neutral on purpose: the role that has no contact and the type, nothing more.
-            detail={
-                "notification_type": neutral["notification_type"],
-                "recipient_role": neutral["recipient_role"],
-                "reason": "no_recipient",
-            },
+            [
+                {
+                    "case_id": case_id,
+                    "workflow_id": case_workflow_id(case_id),
+                    "step_key": undeliverable_step_key(str(neutral["idempotency_key"])),
+                    "kind": UNDELIVERABLE_EVENT,
+                    "stage": stage,
+                    "occurred_at": func.now(),
+                    # Neutral on purpose: the role that has no contact and the type, nothing more.
+                    "detail": {
+                        "notification_type": neutral["notification_type"],
+                        "recipient_role": neutral["recipient_role"],
+                        "reason": "no_recipient",
+                    },
+                }
+                for neutral in neutrals
+            ]
         )
         .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
     )

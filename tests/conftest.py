@@ -16,6 +16,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -45,6 +46,11 @@ from tests.outbox_support import SENDER, RecordingSmtpHandler, free_port
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# No timed assertions, hypothesis's per-example deadline included: on a busy machine an
+# example that takes 200 ms is not a defect, and the suite must not flake on it.
+hypothesis_settings.register_profile("rehabflow", deadline=None)
+hypothesis_settings.load_profile("rehabflow")
 # One template per pytest-xdist worker: workers share a server only when one is given.
 TEMPLATE_DB = f"rehabflow_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 VENV_BIN = Path(sys.executable).parent

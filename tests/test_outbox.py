@@ -17,7 +17,9 @@ from store.outbox import (
     INVALID_NOTIFICATION,
     UNDELIVERABLE_EVENT,
     UNKNOWN_CASE,
+    CaseNotice,
     enqueue_notification,
+    enqueue_notifications,
 )
 from store.schema import CaseEvent, EmployeeContact, Notification
 from tests.outbox_support import RecordedCase, contact_protector, record_case
@@ -78,6 +80,48 @@ async def test_one_row_per_unit_contact_of_the_role_written_twice_stays_one(
     assert {row.recipient_role for row in written} == {"manager"}
     assert written[0].meeting_starts_at == start
     assert len({row.delivery_key for row in written}) == 2
+
+
+async def test_the_notices_of_one_change_reach_each_role_with_contacts_and_flag_the_others(
+    sessionmaker: Sessions, case: RecordedCase
+) -> None:
+    async with sessionmaker.begin() as session:
+        await add_unit_contact(
+            session, unit_code=case.unit_code, role="manager", channel="email", address="m@x.org"
+        )
+        await add_unit_contact(
+            session,
+            unit_code=case.unit_code,
+            role="coordinator",
+            channel="email",
+            address="c@x.org",
+        )
+    notices = [
+        CaseNotice(f"change-7:{role.value}", NotificationType.CASE_CLOSED, role)
+        for role in (RecipientRole.MANAGER, RecipientRole.COORDINATOR, RecipientRole.EMPLOYEE)
+    ]
+
+    for _ in range(2):  # a retried activity writes the same change again
+        async with sessionmaker.begin() as session:
+            await enqueue_notifications(
+                session, case_id=case.case_id, unit_code=case.unit_code, notices=notices
+            )
+
+    written = await rows(sessionmaker, case.case_id)
+    by_role = {row.recipient_role: row.status for row in written}
+    assert len(written) == 3
+    assert by_role == {"manager": "pending", "coordinator": "pending", "employee": "no_recipient"}
+    async with sessionmaker() as session:
+        flagged = list(
+            await session.scalars(
+                select(CaseEvent.detail).where(
+                    CaseEvent.case_id == case.case_id, CaseEvent.kind == UNDELIVERABLE_EVENT
+                )
+            )
+        )
+    assert flagged == [
+        {"notification_type": "case_closed", "recipient_role": "employee", "reason": "no_recipient"}
+    ]
 
 
 async def test_rows_are_part_of_the_callers_transaction(

@@ -50,6 +50,9 @@ SPELL_NEWS_PATCH = "absence-spell-news"
 # Monitors started before it asked the record store once per due rule, even with no case to
 # tell: now they ask once per wake-up, and not at all when they know there is no open case.
 OPEN_CASE_BELIEF_PATCH = "absence-open-case-belief"
+# Monitors since decide a referral with a local activity: in the workflow task of the
+# update, so a referral costs the monitor one workflow task and no activity task.
+LOCAL_REFERRAL_PATCH = "absence-local-referral"
 
 
 @workflow.defn
@@ -72,21 +75,32 @@ class AbsenceMonitorWorkflow:
     @workflow.update
     async def open_case(self, referral: CaseReferral) -> CaseReferralResult:
         """Open a case on a manual referral, unless the employee has one open: then that one."""
+        request = CaseTriggerRequest(
+            employee_pseudonym=self._state.employee_pseudonym,
+            unit_code=referral.unit_code,
+            trigger=referral.trigger,
+            trigger_key=f"referral:{referral.case_id}",
+            observed_on=local_date(referral.opened_at),
+            case_id=referral.case_id,
+            opened_at=referral.opened_at,
+        )
         async with self._opening:
-            result = await workflow.execute_activity_method(
-                CaseOpener.open_for_referral,
-                CaseTriggerRequest(
-                    employee_pseudonym=self._state.employee_pseudonym,
-                    unit_code=referral.unit_code,
-                    trigger=referral.trigger,
-                    trigger_key=f"referral:{referral.case_id}",
-                    observed_on=local_date(referral.opened_at),
-                    case_id=referral.case_id,
-                    opened_at=referral.opened_at,
-                ),
-                start_to_close_timeout=CASE_OPENER_TIMEOUT,
-                retry_policy=CASE_OPENER_RETRY,
-            )
+            if workflow.patched(LOCAL_REFERRAL_PATCH):
+                # Idempotent like the activity: the case id is the referral's, its start
+                # and its row are each made once however often this runs.
+                result = await workflow.execute_local_activity_method(
+                    CaseOpener.open_for_referral,
+                    request,
+                    start_to_close_timeout=CASE_OPENER_TIMEOUT,
+                    retry_policy=CASE_OPENER_RETRY,
+                )
+            else:
+                result = await workflow.execute_activity_method(
+                    CaseOpener.open_for_referral,
+                    request,
+                    start_to_close_timeout=CASE_OPENER_TIMEOUT,
+                    retry_policy=CASE_OPENER_RETRY,
+                )
             self._learn_open_case(result.case_id)
             return result
 

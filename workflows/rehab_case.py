@@ -18,11 +18,10 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.meetings import MeetingTeamDirectory
@@ -86,9 +85,9 @@ with workflow.unsafe.imports_passed_through():
         team_workflow_id,
     )
     from models.search_attributes import REHAB_OVERDUE, REHAB_STAGE, REHAB_UNIT
-    from workflows.information_request import InformationRequestWorkflow
-    from workflows.intervention import InterventionWorkflow
     from workflows.meeting_team import MeetingTeamWorkflow
+
+from workflows.case_children import CaseChildren
 
 # Record-store writes: retried with backoff for as long as the database is away,
 # because a case must never stop just because PostgreSQL restarted.
@@ -112,15 +111,9 @@ LEAN_PATCH = "case-lean"
 # here is unusually long, and a shorter history replays faster when the cache drops it.
 CONTINUE_AS_NEW_EVENTS = 2_000
 
-# Children, by kind: the workflow to start and the signal that finishes it.
-_CHILDREN: dict[str, tuple[Any, Any]] = {
-    "intervention": (InterventionWorkflow.run, InterventionWorkflow.finish),
-    "information_request": (InformationRequestWorkflow.run, InformationRequestWorkflow.finish),
-}
-
 
 @workflow.defn
-class RehabCaseWorkflow:
+class RehabCaseWorkflow(CaseChildren):
     @workflow.init
     def __init__(self, input: CaseInput) -> None:
         self._input = input
@@ -131,14 +124,13 @@ class RehabCaseWorkflow:
         self._wake = False
         # What this run last upserted; published only on change.
         self._published: tuple[Stage, bool] | None = None
-        # Children this run started and that are still running (see _may_continue_as_new).
-        self._running_children: set[UUID] = set()
         self._stage_at_start = self._state.stage
         self._lean: bool | None = None
         self._timer: asyncio.Task[None] | None = None
         self._timer_at: datetime | None = None
         # The opening, until the first change carries it (see CaseInput).
         self._opening: OpenCaseRecord | None = None
+        self._init_children()
 
     @property
     def _state(self) -> CaseState:
@@ -219,7 +211,7 @@ class RehabCaseWorkflow:
             if self._may_continue_as_new():
                 # Every handler finishes (and records) before the state is handed over; a
                 # finishing handler may have started children, so ask again after.
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await workflow.wait_condition(self._settled)
                 if self._may_continue_as_new():
                     workflow.continue_as_new(input.model_copy(update={"carried": s}))
             self._wake = False
@@ -235,7 +227,7 @@ class RehabCaseWorkflow:
                 await workflow.wait_condition(lambda: self._wake, timeout=timeout)
             except TimeoutError:
                 pass
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(self._settled)
         return CaseResult(case_id=input.case_id, stage=s.stage, outcome=s.outcome)
 
     def _arm(self, at: datetime | None) -> None:
@@ -511,13 +503,14 @@ class RehabCaseWorkflow:
             match effect:
                 case Record():
                     await self._record(effect)
+                case StartChild() if self._input.records_locally:
+                    self._in_background(self._start_child_or_log(effect), effect.workflow_id)
                 case StartChild():
                     await self._start_child(effect)
+                case FinishChild() if self._input.records_locally:
+                    self._in_background(self._finish_child(effect))
                 case FinishChild():
-                    run, finish = _CHILDREN[effect.kind]
-                    await workflow.get_external_workflow_handle_for(run, effect.workflow_id).signal(
-                        finish, effect.finish
-                    )
+                    await self._finish_child_and_wait(effect)
                 case AskTeam():
                     if self._patched(TEAM_MEETINGS_PATCH):
                         await self._ask_team(effect.reason)
@@ -587,31 +580,6 @@ class RehabCaseWorkflow:
         )
         code = team.code if team is not None else None
         await self._run(self._core.team_found(code, reason, workflow.now()))
-
-    async def _start_child(self, effect: StartChild) -> None:
-        """Interventions and information requests alike: started with ABANDON (they outlive
-        a continue-as-new), followed until they end."""
-        run, _ = _CHILDREN[effect.kind]
-        handle = await workflow.start_child_workflow(
-            run,
-            effect.input,
-            id=effect.workflow_id,
-            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-            static_summary=effect.summary,
-        )
-        self._running_children.add(effect.child_id)
-        asyncio.create_task(self._follow_child(effect.child_id, handle))  # noqa: RUF006
-
-    async def _follow_child(
-        self, child_id: UUID, handle: workflow.ChildWorkflowHandle[Any, Any]
-    ) -> None:
-        try:
-            await handle
-        except ChildWorkflowError:
-            workflow.logger.warning("a child workflow ended without a result")
-        finally:
-            self._running_children.discard(child_id)
-            self._wake = True
 
     def _publish(self, shown: tuple[Stage, bool] | None = None) -> None:
         """Search attributes and the UI's current details: stage, dates, codes; no person."""

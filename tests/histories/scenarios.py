@@ -534,6 +534,9 @@ async def absence_monitor_decides_referrals(client: Client, task_queue: str, uni
 
 
 SCENARIOS["absence_monitor_decides_referrals"] = absence_monitor_decides_referrals
+# The same referrals decided by a local activity (patch absence-local-referral): the file
+# above keeps guarding monitors that decided them with an activity.
+SCENARIOS["absence_monitor_decides_referrals_locally"] = absence_monitor_decides_referrals
 
 
 # ---------------------------------------------------------------- information requests (issue 7)
