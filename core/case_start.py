@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -28,6 +29,10 @@ async def start_case(
         task_queue=task_queue,
         # A case id is never reused, not even after the case is closed and erased.
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        # A case's workflow task writes the record store itself (local activities): on a
+        # worker saturated by a burst of openings, 10 s (the default) timed some out, and a
+        # timed-out task is done again. A dead worker's task now waits 30 s for another.
+        task_timeout=timedelta(seconds=30),
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(REHAB_STAGE, Stage.IDENTIFIED.value),
