@@ -83,11 +83,8 @@ class CaseChildren:
         started = self._child_starts.pop(effect.workflow_id, None)
         if started is not None:
             await started
-        run, finish = _CHILDREN[effect.kind]
         try:
-            await workflow.get_external_workflow_handle_for(run, effect.workflow_id).signal(
-                finish, effect.finish
-            )
+            await self._finish_child_and_wait(effect)
         except FailureError:
             workflow.logger.warning("a child workflow could not be told it is finished")
 
