@@ -136,6 +136,8 @@ async def test_a_lifecycle_is_one_run_with_a_timer_and_search_attributes_changed
     assert not of[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW]
     started = events[0].workflow_execution_started_event_attributes
     assert not started.continued_execution_run_id
+    # Its workflow tasks write the record store, so they get longer than the default 10 s.
+    assert started.workflow_task_timeout.ToTimedelta() == timedelta(seconds=30)
 
     # A timer is replaced only for another instant: never re-armed for the one it had.
     fire_times = _fire_times(list(events))
