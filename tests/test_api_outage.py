@@ -14,7 +14,6 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -23,7 +22,7 @@ from api.auth import EmbeddedIssuer
 from core.settings import Settings
 from core.temporal import data_converter
 from models.api import Role
-from store.db import create_sessionmaker
+from store.db import create_engine, create_sessionmaker
 from store.migrate import ensure_database, upgrade_to_head
 from store.schema import Case, Unit
 from tests.conftest import bearer
@@ -63,7 +62,8 @@ async def outage_stack(
             "api": settings.api.model_copy(update={"update_timeout_s": 3.0}),
         }
     )
-    engine = create_async_engine(url, pool_pre_ping=True)
+    # The production engine: it must find its way back to PostgreSQL after the restart.
+    engine = create_engine(own, url=url)
     sessionmaker = create_sessionmaker(engine)
     async with sessionmaker.begin() as session:
         session.add(Unit(code=UNIT, name="Outage unit"))

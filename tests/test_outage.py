@@ -11,13 +11,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from channels.maildir import MaildirChannel
 from channels.message import NotificationType, RecipientRole
+from core.settings import Settings
 from models.notification import DispatcherInput
 from store.contacts import add_unit_contact
+from store.db import create_engine, create_sessionmaker
 from store.migrate import ensure_database, upgrade_to_head
 from store.outbox import enqueue_notification
 from store.schema import Notification
@@ -77,13 +79,18 @@ async def wait_for(condition: Any, timeout_s: float = 60.0) -> None:
 
 
 async def test_postgres_outage_mid_run_loses_and_duplicates_nothing(
-    own_postgres: Any, time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+    own_postgres: Any,
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+    settings: Settings,
 ) -> None:
     url = own_postgres.get_uri("rehabflow").replace("postgresql://", "postgresql+asyncpg://", 1)
     await ensure_database(url)
     await upgrade_to_head(url)
-    engine = create_async_engine(url, pool_pre_ping=True)
-    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    # The worker's production engine: it must find its way back after the restart.
+    engine = create_engine(settings, url=url)
+    sessionmaker = create_sessionmaker(engine)
     mail = tmp_path / "mail"
     try:
         case = await record_case(sessionmaker)

@@ -217,3 +217,33 @@ async def test_a_lean_change_writes_only_what_changed_and_a_whole_plan_replaces_
     )
     with pytest.raises(ApplicationError, match="not recorded"):
         await records.record_change(change("00004-x").model_copy(update={"case_id": uuid.uuid4()}))
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced_without_an_error(
+    settings: Any, database_url: str
+) -> None:
+    """PostgreSQL restarted or dropped an idle connection: the next session must not fail."""
+    import asyncio
+
+    from store.db import create_engine
+
+    engine = create_engine(settings, url=database_url)
+    try:
+        async with engine.connect() as killer:  # a second pooled connection does the killing
+            async with engine.connect() as connection:
+                first_pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+                driver = (await connection.get_raw_connection()).driver_connection
+            await killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
+        for _ in range(200):  # until this process has read the end of that socket
+            if driver.is_closed():
+                break
+            await asyncio.sleep(0.01)
+        assert driver.is_closed()
+
+        pids = set()
+        for _ in range(2):  # the pool hands out both: neither is the dead one
+            async with engine.connect() as connection:
+                pids.add(await connection.scalar(text("SELECT pg_backend_pid()")))
+        assert first_pid not in pids
+    finally:
+        await engine.dispose()
