@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from temporalio.client import Client
 
 from api.auth import build_verifier
@@ -42,6 +43,14 @@ from store.contacts import ContactProtector
 from store.db import create_engine, create_sessionmaker
 from web import pages
 from web.session import PageSecurityHeaders
+
+NO_NATIVE_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
 
 
 def create_app(
@@ -109,6 +118,11 @@ def create_app(
         # Served by install_offline_docs from a bundled copy, not from a CDN.
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own telemetry would trace every request whenever a global tracer
+        # provider exists (ours always does), exporter or not, and doubles the server spans
+        # and request metrics that core.observability adds, by route template, through the
+        # privacy filter, and only when an exporter is configured.
+        telemetry=NO_NATIVE_TELEMETRY,
     )
     install_offline_docs(app)
     install_error_handlers(app)

@@ -264,3 +264,53 @@ def test_nothing_is_traced_when_spans_could_go_nowhere() -> None:
 
     assert not silent.traced and list(silent.interceptors()) == []
     assert exporting.traced and len(exporting.interceptors()) == 1
+
+
+_UNEXPORTED_APP = """
+import asyncio, sys
+import httpx
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from api.app import create_app
+from core.observability import Telemetry
+from core.settings import Settings
+
+spans = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(spans))
+trace.set_tracer_provider(provider)  # a global provider, as every rehabflow process has
+settings = Settings()
+app = create_app(settings, telemetry=Telemetry.create("silent", temporal_runtime_metrics=False))
+
+async def main():
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        assert (await http.get("/healthz")).status_code == 200
+asyncio.run(main())
+print(len(spans.get_finished_spans()))
+"""
+
+
+def test_the_api_traces_no_request_when_no_exporter_is_configured(tmp_path: Path) -> None:
+    """A span per request (and per dependency) spent CPU for nothing when nothing exports.
+
+    Run in a process of its own: the global tracer provider can be set only once.
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ) | {"REHABFLOW_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _UNEXPORTED_APP],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "0"
