@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.worker import Worker
 
@@ -143,3 +145,43 @@ async def test_dates_outside_the_policy_windows_are_422_naming_the_field_and_cha
         headers=coordinator_headers,
     )
     assert taken.status_code == 200, taken.text
+
+
+async def test_a_referral_an_action_and_a_read_take_no_worker_thread(
+    api: httpx.AsyncClient,
+    worker: Worker,
+    unit_code: str,
+    coordinator_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FastAPI runs plain-function dependencies and endpoints in a worker thread: a thread
+    hop each, which had cost a tenth of the API's CPU. Every one on this path is a coroutine."""
+    import fastapi.dependencies.utils
+    import fastapi.routing
+
+    hops: list[str] = []
+    for module in (fastapi.dependencies.utils, fastapi.routing):
+        real = module.run_in_threadpool
+
+        async def counted(func: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            hops.append(getattr(func, "__name__", repr(func)))
+            return await _real(func, *args, **kwargs)
+
+        monkeypatch.setattr(module, "run_in_threadpool", counted)
+
+    created = await api.post(
+        "/api/v1/cases",
+        json={"employee_ref": PIN, "unit_code": unit_code, "trigger": "manager_concern"},
+        headers=coordinator_headers,
+    )
+    assert created.status_code == 201, created.text
+    case_id = created.json()["case_id"]
+    consent = await api.post(
+        f"/api/v1/cases/{case_id}/record-consent",
+        json={"party": "fk", "given": True},
+        headers=coordinator_headers,
+    )
+    assert consent.status_code == 200, consent.text
+    read = await api.get(f"/api/v1/cases/{case_id}", headers=coordinator_headers)
+    assert read.status_code == 200, read.text
+    assert hops == []
