@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import compileall
 import hashlib
 import os
 import random
@@ -67,6 +66,7 @@ from temporalio.worker import Worker
 
 from api.dev_tokens import ensure_dev_tokens
 from benchmarks.baseline_keeper import BaselineKeeper, KeptBatch
+from benchmarks.stack import compile_workflow_modules
 from core.secrets import Secrets
 from core.settings import Settings
 from core.temporal import data_converter, is_transient, query_with_retry, workflow_runner
@@ -415,10 +415,7 @@ class Bench:
 
 
 async def run(employees: int, rounds: int) -> list[Round]:
-    # As `make up` does (`make bytecode`): both sides' workflow modules, which the sandbox
-    # imports for every new workflow run, are then read rather than compiled each time.
-    for package in ("workflows", "models", "benchmarks"):
-        compileall.compile_dir(ROOT / package, quiet=1)
+    compile_workflow_modules()
     load = workload(employees)
     console.print(
         f"{employees} employees (+{len(load.probe_units)} probes), {load.events} events "
