@@ -31,7 +31,7 @@ from models.absence import (
     monitor_workflow_id,
 )
 from models.plausible_dates import implausible_dates
-from models.policy import DateWindows, get_policy
+from models.policy import DateWindows, Policy, get_policy
 from store.employees import backfilling_coded_attributes, coded_attributes
 from store.schema import AbsenceEvent, Case, Employee, Unit
 from workflows.absence_monitor import AbsenceMonitorWorkflow
@@ -43,6 +43,11 @@ MAX_BATCH = 1000
 # tasks go ahead of the default (3) in a backlogged task queue, as do its activities, which
 # inherit it. A bulk import of last year's absences then cannot keep a case from opening.
 SICK_NOW_PRIORITY = Priority(priority_key=2)
+# Ahead of those, a monitor whose news alone shows a sick leave past the policy's
+# long-absence day, going on or recent enough to count: its rules open a case on this
+# wake-up, and a coordinator should see it first. (A guess from the batch only: a relapse
+# joined to an earlier period, or repeated short absences, still open their case, later.)
+CASE_DUE_PRIORITY = Priority(priority_key=1)
 # Signals in flight at once: enough to hide round trips, few enough not to flood Temporal.
 _SIGNAL_CONCURRENCY = 32
 _EVENT = TypeAdapter(AbsenceEventIn)
@@ -119,8 +124,27 @@ def _start(absence: _Absence) -> date:
     return absence.start
 
 
-def _latest_sick_start(employee: tuple[uuid.UUID, list[Any]]) -> date:
-    return max((e.start for e in employee[1] if e.kind == "sick"), default=date.min)
+def _latest_sick_start(events: list[Any]) -> date:
+    return max((e.start for e in events if e.kind == "sick"), default=date.min)
+
+
+def urgency_of(events: Sequence[Any], policy: Policy, today: date) -> Priority:
+    """How soon an employee's monitor should run, judged from one batch's news.
+
+    `events` need `kind`, `start` and `end`: a case due (a sick leave past the policy's
+    long-absence day that still counts, as the monitor's rules see it), sick leave going on
+    now, or neither.
+    """
+    counts_from = policy.repeated_absence_window.before(today)
+    sick = [e for e in events if e.kind == "sick"]
+    for e in sick:
+        last_day = today if e.end is None or e.end > today else e.end
+        reached = (last_day - e.start).days + 1 >= policy.long_absence_trigger_day
+        if reached and (e.end is None or e.end > counts_from):
+            return CASE_DUE_PRIORITY
+    if any(e.end is None or e.end >= today for e in sick):
+        return SICK_NOW_PRIORITY
+    return Priority.default
 
 
 class AbsenceIngestion:
@@ -139,11 +163,11 @@ class AbsenceIngestion:
         self._identity = identity
         self._task_queue = task_queue
         self._today = today
-        # The windows of the policy new monitors take (MonitorState's default).
+        # The policy new monitors take (MonitorState's default): its date windows, and the
+        # rules by which a batch's urgent news goes first.
         default = MonitorState.model_fields
-        self._windows: DateWindows = get_policy(
-            default["policy_id"].default, default["policy_version"].default
-        ).date_windows
+        self._policy = get_policy(default["policy_id"].default, default["policy_version"].default)
+        self._windows: DateWindows = self._policy.date_windows
 
     async def ingest(self, raw_events: Sequence[Any], *, first_index: int = 0) -> IngestResult:
         result = IngestResult()
@@ -417,6 +441,8 @@ class AbsenceIngestion:
         per_employee: dict[uuid.UUID, list[Any]] = defaultdict(list)
         for row in rows:
             per_employee[row.employee_pseudonym].append(row)
+        today = self._today()
+        urgency = {p: urgency_of(events, self._policy, today) for p, events in per_employee.items()}
         gate = asyncio.Semaphore(_SIGNAL_CONCURRENCY)
 
         async def signal(pseudonym: uuid.UUID, events: list[Any]) -> None:
@@ -434,8 +460,6 @@ class AbsenceIngestion:
                     for e in events
                 ),
             )
-            today = self._today()
-            sick_now = any(e.kind == "sick" and (e.end is None or e.end >= today) for e in events)
             async with gate:
                 await self._client.start_workflow(
                     AbsenceMonitorWorkflow.run,
@@ -454,13 +478,19 @@ class AbsenceIngestion:
                     start_signal_args=[batch],
                     static_summary="Absence monitor",
                     # Only a monitor started now takes it: a running one keeps its own.
-                    priority=SICK_NOW_PRIORITY if sick_now else Priority.default,
+                    priority=urgency[pseudonym],
                 )
 
-        # The most recent sick leave first: its monitor may have a case to open today, while
-        # an import of last year's short absences opens nothing and can wait its turn (the
-        # worker takes the monitors' tasks in about the order they were signalled).
-        order = sorted(per_employee.items(), key=_latest_sick_start, reverse=True)
+        # The most urgent first (a case due, then sick leave going on now), and within each
+        # the most recent sick leave: an import of last year's short absences opens nothing
+        # and can wait its turn (the worker takes tasks in about the order they were sent).
+        order = sorted(
+            per_employee.items(),
+            key=lambda item: (
+                urgency[item[0]].priority_key or 3,
+                -_latest_sick_start(item[1]).toordinal(),
+            ),
+        )
         await asyncio.gather(*(signal(p, events) for p, events in order))
         async with self._sessionmaker.begin() as session:
             await session.execute(

@@ -17,7 +17,7 @@ from core.codec import KeyRing
 from core.identity import IdentityProtector
 from core.secrets import Secrets
 from core.temporal import query_with_retry
-from ingestion.absences import SICK_NOW_PRIORITY, AbsenceIngestion
+from ingestion.absences import CASE_DUE_PRIORITY, SICK_NOW_PRIORITY, AbsenceIngestion
 from models.absence import CaseReferral, IngestResult, MonitorView, monitor_workflow_id
 from models.actions import AbsenceNews, CloseCase, RecordReturnToWorkStep
 from models.case import CaseOutcome, CaseTrigger, OpenCaseRecord, Stage, case_workflow_id
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.own_temporal("test")
 
 PIN = "19811218-9876"
 OTHER_PIN = "19900101-0017"
+THIRD_PIN = "19850505-0024"
 
 
 @pytest.fixture
@@ -648,7 +649,7 @@ async def test_a_sick_period_after_a_referral_reaches_the_case_the_referral_open
     assert [c.id for c in await cases_of(sessionmaker)] == [referral.case_id]
 
 
-async def test_a_monitor_started_by_sick_leave_going_on_now_goes_ahead_of_history(
+async def test_a_monitor_with_a_case_due_goes_first_then_sick_leave_now_then_history(
     dev_env: WorkflowEnvironment,
     sessionmaker: async_sessionmaker[AsyncSession],
     test_secrets: Secrets,
@@ -669,7 +670,9 @@ async def test_a_monitor_started_by_sick_leave_going_on_now_goes_ahead_of_histor
     old = today - timedelta(days=200)
     await ingestion.ingest(
         [
-            sick("now", unit_code, today - timedelta(days=20)),
+            # Past the long-absence day (15), going on: a case opens on this wake-up.
+            sick("due", unit_code, today - timedelta(days=20)),
+            sick("now", unit_code, today - timedelta(days=3), employee_ref=THIRD_PIN),
             sick("then", unit_code, old, old + timedelta(days=2), employee_ref=OTHER_PIN),
         ]
     )
@@ -682,4 +685,8 @@ async def test_a_monitor_started_by_sick_leave_going_on_now_goes_ahead_of_histor
         priority[event_id] = (await handle.describe()).raw_info.priority.priority_key
         await handle.terminate("seen")
     # 0: the server's default (3).
-    assert priority == {"now": SICK_NOW_PRIORITY.priority_key, "then": 0}
+    assert priority == {
+        "due": CASE_DUE_PRIORITY.priority_key,
+        "now": SICK_NOW_PRIORITY.priority_key,
+        "then": 0,
+    }
