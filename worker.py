@@ -40,6 +40,17 @@ log = structlog.get_logger(__name__)
 # (measured with 2,000 idle cases, issue 12), so 500 bound the cache near 225 MB; an
 # evicted case replays its (short, lean) history on its next task.
 MAX_CACHED_WORKFLOWS = 500
+# Workflow tasks one worker takes at once. Its activations share one interpreter lock, so
+# more at once is no faster: the SDK's default of 100 only held tasks in this process,
+# where task-queue priority no longer orders them, and let a burst of ingestion keep a
+# new case's first task (which writes its opening) waiting over 5 s. Ten to twenty took
+# the same throughput and half the wait (`benchmarks.ingest`, README "Benchmark").
+MAX_CONCURRENT_WORKFLOW_TASKS = 20
+# Pollers of the task queue itself, against those of this worker's sticky queue (tasks of
+# workflows it caches), as a fraction of all pollers: 1.0 lets every poller take new
+# work. The SDK's 0.2 kept one poller of five on new work, so a monitor first started by
+# news of a case due (priority 1) waited up to 4 s behind tasks of cached workflows.
+NONSTICKY_POLL_RATIO = 1.0
 
 
 def build_activities(
@@ -82,6 +93,8 @@ def build_worker(
         activities=activities,
         interceptors=[LogContextInterceptor()],
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
+        max_concurrent_workflow_tasks=MAX_CONCURRENT_WORKFLOW_TASKS,
+        nonsticky_to_sticky_poll_ratio=NONSTICKY_POLL_RATIO,
         workflow_runner=workflow_runner(),
     )
 

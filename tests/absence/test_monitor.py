@@ -63,11 +63,28 @@ async def cases_of(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Case]
 async def summary(
     env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> MonitorView:
+    """The monitor's view once it has applied the last event delivered to it.
+
+    Ingestion returns when its signals are accepted, not applied: a query sent at once
+    could be answered by the state before them.
+    """
     async with sessionmaker() as session:
         pseudonym = await session.scalar(select(Employee.pseudonym).limit(1))
+        last = await session.scalar(
+            select(AbsenceEvent.event_id)
+            .where(
+                AbsenceEvent.employee_pseudonym == pseudonym,
+                AbsenceEvent.delivered_at.is_not(None),
+            )
+            .order_by(AbsenceEvent.delivered_at.desc(), AbsenceEvent.start.desc())
+            .limit(1)
+        )
     assert pseudonym is not None
     handle = env.client.get_workflow_handle(monitor_workflow_id(pseudonym))
-    return await query_with_retry(handle, AbsenceMonitorWorkflow.summary)
+    return await eventually(
+        lambda: query_with_retry(handle, AbsenceMonitorWorkflow.summary),
+        lambda view: view.last_event_id == last and not view.busy,
+    )
 
 
 async def test_long_absence_opens_a_case_on_day_15_and_not_on_day_14(
