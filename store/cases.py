@@ -33,11 +33,6 @@ async def policy_of_unit(session: AsyncSession, code: str) -> Policy:
     return get_policy(policy_id or "se-default")
 
 
-async def unit_is_active(session: AsyncSession, code: str) -> bool:
-    """A deactivated unit takes no new referrals; its open cases go on."""
-    return bool(await session.scalar(select(Unit.active).where(Unit.code == code)))
-
-
 async def insert_case(session: AsyncSession, record: OpenCaseRecord) -> None:
     """The case's row at `identified`; nothing happens when it is already there."""
     await session.execute(

@@ -59,6 +59,7 @@ from store import cases as case_store
 from store import contacts as contact_store
 from store.audit import record_access
 from store.employees import pseudonym_for
+from store.schema import Unit
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -127,9 +128,10 @@ async def create_case(
         pin = parse_personnummer(body.employee_ref, today=datetime.now(STOCKHOLM).date())
     except InvalidPersonalIdentityNumber as exc:
         raise FieldRejected("employee_ref", exc.reason) from None
-    if not await case_store.unit_exists(session, body.unit_code):
+    unit = await session.get(Unit, body.unit_code)
+    if unit is None:
         raise FieldRejected("unit_code", "no unit with this code is registered")
-    if not await case_store.unit_is_active(session, body.unit_code):
+    if not unit.active:
         raise FieldRejected("unit_code", "the unit is deactivated and takes no new cases")
     if caller.role is Role.EMPLOYEE:
         # Only oneself, and only a self-referral; the number must already be this
