@@ -19,7 +19,7 @@ from api.auth import EmbeddedIssuer
 from models.absence import MonitorView, monitor_workflow_id
 from models.api import Role
 from models.deadlines import STOCKHOLM
-from store.schema import Case, Employee
+from store.schema import Case, CaseEvent, Employee
 from tests.conftest import bearer
 
 # Monitors are left waiting for their next rule day: keep them off the shared server.
@@ -204,3 +204,65 @@ async def test_the_record_store_refuses_a_second_open_case_for_one_employee(
     with pytest.raises(IntegrityError, match="uq_cases_one_open_per_employee"):
         async with sessionmaker.begin() as session:
             session.add(case(closed=False))
+
+
+async def test_an_opening_retried_after_its_row_went_in_starts_the_case_once(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    unit_code: str,
+    time_skipping_env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+) -> None:
+    """The opener writes the case's row, then starts its workflow. A crash between the two
+    leaves an open row with no workflow; the retried activity must start it, not take the
+    row for somebody else's open case and tell it the news."""
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.absences import _CASE_ID_NAMESPACE, CaseOpener
+    from models.absence import CaseTriggerRequest, CaseTriggerRequests
+    from models.case import CaseTrigger, OpenCaseRecord
+    from store.cases import insert_case
+
+    pseudonym = uuid.uuid4()
+    async with sessionmaker.begin() as session:
+        session.add(Employee(pseudonym=pseudonym, unit_code=unit_code))
+    today = datetime.now(STOCKHOLM).date()
+    request = CaseTriggerRequest(
+        employee_pseudonym=pseudonym,
+        unit_code=unit_code,
+        trigger=CaseTrigger.LONG_ABSENCE,
+        trigger_key=f"long_absence:{today - timedelta(days=20)}",
+        observed_on=today - timedelta(days=6),
+        sick_start=today - timedelta(days=20),
+    )
+    # As if a first attempt had died after its row: the row is there, no workflow is.
+    case_id = uuid.uuid5(_CASE_ID_NAMESPACE, f"{pseudonym}:{request.trigger_key}")
+    async with sessionmaker.begin() as session:
+        await insert_case(
+            session,
+            OpenCaseRecord(
+                case_id=case_id,
+                workflow_id=f"case-{case_id}",
+                employee_pseudonym=pseudonym,
+                unit_code=unit_code,
+                trigger=CaseTrigger.LONG_ABSENCE,
+                opened_at=datetime.now(STOCKHOLM),
+                policy_id="se-default",
+                policy_version=1,
+            ),
+        )
+    opener = CaseOpener(sessionmaker, time_skipping_env.client, task_queue)
+
+    again = await ActivityEnvironment().run(
+        opener.open_or_deliver_all, CaseTriggerRequests(requests=(request,))
+    )
+
+    assert (again.case_id, again.opened) == (case_id, True)
+    handle = time_skipping_env.client.get_workflow_handle(f"case-{case_id}")
+    assert (await handle.describe()).workflow_type == "RehabCaseWorkflow"  # started at last
+    assert await _open_cases(sessionmaker) == [case_id]
+    async with sessionmaker() as session:
+        kinds = (
+            await session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == case_id))
+        ).all()
+    assert "absence_observed" not in kinds  # not told its own opening as news
