@@ -1,7 +1,7 @@
 """Benchmark: absence ingestion through rehabflow against plain Temporal, fairly.
 
 Both sides run on one Temporal dev server in the mode `make up` runs it (a SQLite file with
-the WAL pragmas), in alternating rounds (rehabflow, baseline, rehabflow, baseline, ...), each
+the WAL pragmas, one partition per task queue), in alternating rounds (rehabflow, baseline, rehabflow, baseline, ...), each
 round on fresh workflows and the same synthetic year of absences:
 
 - rehabflow: the events are POSTed over HTTP, in batches of 1,000, to the real API (uvicorn
@@ -70,6 +70,7 @@ from benchmarks.stack import compile_workflow_modules
 from core.secrets import Secrets
 from core.settings import Settings
 from core.temporal import data_converter, is_transient, query_with_retry, workflow_runner
+from deploy.local import DEV_SERVER_TUNING
 from ingestion.absences import MAX_BATCH
 from ingestion.synthetic import synthetic_pin, unit_codes, workforce, year_of_absences
 from models.absence import monitor_workflow_id
@@ -428,17 +429,13 @@ async def run(employees: int, rounds: int) -> list[Round]:
         pin_encryption_keys=f"pbench:{_key()}",
         pin_lookup_key=secrets.token_bytes(32),
     )
-    # The dev server as `make up` runs it (deploy/local.py): a SQLite file, WAL pragmas.
+    # The dev server as `make up` runs it (deploy.local.DEV_SERVER_TUNING): a SQLite file,
+    # WAL pragmas, one partition per task queue.
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(VENV_BIN / "temporal"),
         dev_server_database_filename=str(work / "temporal.db"),
         dev_server_log_level="error",
-        dev_server_extra_args=[
-            "--sqlite-pragma",
-            "journal_mode=wal",
-            "--sqlite-pragma",
-            "synchronous=normal",
-        ],
+        dev_server_extra_args=list(DEV_SERVER_TUNING),
         data_converter=data_converter(keys),
         search_attributes=list(ALL_SEARCH_ATTRIBUTES),
     )

@@ -29,7 +29,7 @@ from temporalio.client import Client
 from api.dev_tokens import ensure_dev_tokens
 from benchmarks.floor import FLOOR_TABLE
 from core.settings import Settings
-from deploy.local import wait_for_temporal
+from deploy.local import DEV_SERVER_TUNING, wait_for_temporal
 from models.search_attributes import dev_server_flags
 from store.migrate import ensure_database, upgrade_to_head
 from store.schema import Unit
@@ -243,10 +243,7 @@ async def own_stack(*, with_floor: bool) -> AsyncIterator[Stack]:
                     settings.temporal.namespace,
                     "--db-filename",
                     str(temporal_db / "temporal.db"),
-                    "--sqlite-pragma",
-                    "journal_mode=wal",
-                    "--sqlite-pragma",
-                    "synchronous=normal",
+                    *DEV_SERVER_TUNING,
                     "--log-level",
                     "error",
                     *dev_server_flags(),

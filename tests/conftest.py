@@ -37,6 +37,7 @@ from channels.smtp import SmtpChannel, SmtpSettings
 from core.secrets import Secrets
 from core.settings import Settings
 from core.temporal import RetryingQueries, data_converter
+from deploy.local import ONE_PARTITION_PER_TASK_QUEUE
 from models.api import Role
 from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from store.migrate import ensure_database, upgrade_to_head
@@ -262,7 +263,8 @@ async def dev_env(test_secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
         data_converter=data_converter(test_secrets),
         interceptors=[RetryingQueries()],
         search_attributes=list(ALL_SEARCH_ATTRIBUTES),
-        dev_server_extra_args=["--log-level", "error"],
+        # In memory, but with the task-queue partitions of `make up`.
+        dev_server_extra_args=["--log-level", "error", *ONE_PARTITION_PER_TASK_QUEUE],
     )
     yield env
     await env.shutdown()
