@@ -66,50 +66,58 @@ class CaseOpener:
         case_id = uuid.uuid5(
             _CASE_ID_NAMESPACE, f"{request.employee_pseudonym}:{request.trigger_key}"
         )
-        async with self._sessionmaker.begin() as session:
-            case = await open_case_of(session, request.employee_pseudonym)
-            if case is not None and case.id != case_id:
-                # One open case per employee: later triggers and sick periods go to it.
-                await session.execute(
-                    insert(CaseEvent)
-                    .values(
-                        case_id=case.id,
-                        workflow_id=case.workflow_id,
-                        step_key=f"monitor:{request.trigger_key}",
-                        kind="absence_observed",
-                        stage=case.stage,
-                        occurred_at=datetime.now(UTC),
-                        detail={
-                            "rule": request.trigger.value if request.trigger else "sick_period",
-                            "observed_on": request.observed_on.isoformat(),
-                        },
+        opening: CaseInput | None = None
+        try:
+            async with self._sessionmaker.begin() as session:
+                case = await open_case_of(session, request.employee_pseudonym)
+                if case is not None and case.id != case_id:
+                    # One open case per employee: later triggers and sick periods go to it.
+                    await session.execute(
+                        insert(CaseEvent)
+                        .values(
+                            case_id=case.id,
+                            workflow_id=case.workflow_id,
+                            step_key=f"monitor:{request.trigger_key}",
+                            kind="absence_observed",
+                            stage=case.stage,
+                            occurred_at=datetime.now(UTC),
+                            detail={
+                                "rule": request.trigger.value if request.trigger else "sick_period",
+                                "observed_on": request.observed_on.isoformat(),
+                            },
+                        )
+                        .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
                     )
-                    .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
-                )
+                elif request.trigger is not None:
+                    # No open case, or this trigger's own (a retry): open it, or finish
+                    # opening it.
+                    opening = await self._write_opening(
+                        session,
+                        CaseInput(
+                            case_id=case_id,
+                            employee_pseudonym=request.employee_pseudonym,
+                            unit_code=request.unit_code,
+                            trigger=request.trigger,
+                            # When the rule fired, the same for every attempt of this activity.
+                            opened_at=activity.info().scheduled_time,
+                            # The case dates its legal deadlines (FK notice, plan) from these.
+                            sick_start=request.sick_start,
+                            expected_end=request.expected_end,
+                        ),
+                    )
+        except IntegrityError:
+            winner = await self._winner(request.employee_pseudonym, case_id)
+            if winner is None:
+                raise  # not the one-open-case index after all: retry
+            return CaseTriggerResult(case_id=winner, opened=False)
         if case is not None and case.id != case_id:
             await self._deliver_sick_leave(case, request)
             return CaseTriggerResult(case_id=case.id, opened=False)
-        if request.trigger is None:
+        if opening is None:
             return CaseTriggerResult(case_id=None, opened=False)
-        # No open case, or this trigger's own (a retry): open it, or finish opening it.
-        result = await self._open(
-            CaseInput(
-                case_id=case_id,
-                employee_pseudonym=request.employee_pseudonym,
-                unit_code=request.unit_code,
-                trigger=request.trigger,
-                # When the rule fired, the same for every attempt of this activity.
-                opened_at=activity.info().scheduled_time,
-                # The case dates its legal deadlines (FK notice, plan) from these.
-                sick_start=request.sick_start,
-                expected_end=request.expected_end,
-            )
-        )
-        if result.opened:
-            activity.logger.info(
-                "case opened by absence rule", extra={"rule": request.trigger.value}
-            )
-        return CaseTriggerResult(case_id=result.case_id, opened=result.opened)
+        await self._start(opening)
+        activity.logger.info("case opened by absence rule", extra={"rule": opening.trigger.value})
+        return CaseTriggerResult(case_id=case_id, opened=True)
 
     @activity.defn
     async def open_for_referral(self, request: CaseTriggerRequest) -> CaseReferralResult:
@@ -120,40 +128,49 @@ class CaseOpener:
         """
         assert request.case_id is not None and request.opened_at is not None
         assert request.trigger is not None
-        async with self._sessionmaker() as session:
-            case = await open_case_of(session, request.employee_pseudonym)
-        if case is not None and case.id != request.case_id:
-            return CaseReferralResult(case_id=case.id, opened=False)  # any other open case wins
-        # No open case, or the referral's own (a retried request with the same
-        # Idempotency-Key, or a retry of this activity): open it, or finish opening it.
-        result = await self._open(
-            CaseInput(
-                case_id=request.case_id,
-                employee_pseudonym=request.employee_pseudonym,
-                unit_code=request.unit_code,
-                trigger=request.trigger,
-                opened_at=request.opened_at,
-            )
-        )
-        if result.opened:
-            activity.logger.info("case opened", extra={"trigger": request.trigger.value})
-        return result
+        try:
+            async with self._sessionmaker.begin() as session:
+                case = await open_case_of(session, request.employee_pseudonym)
+                if case is not None and case.id != request.case_id:
+                    # Any other open case wins.
+                    return CaseReferralResult(case_id=case.id, opened=False)
+                # No open case, or the referral's own (a retried request with the same
+                # Idempotency-Key, or a retry of this activity): open it, or finish opening it.
+                opening = await self._write_opening(
+                    session,
+                    CaseInput(
+                        case_id=request.case_id,
+                        employee_pseudonym=request.employee_pseudonym,
+                        unit_code=request.unit_code,
+                        trigger=request.trigger,
+                        opened_at=request.opened_at,
+                    ),
+                )
+        except IntegrityError:
+            winner = await self._winner(request.employee_pseudonym, request.case_id)
+            if winner is None:
+                raise  # not the one-open-case index after all: retry
+            return CaseReferralResult(case_id=winner, opened=False)
+        await self._start(opening)
+        activity.logger.info("case opened", extra={"trigger": request.trigger.value})
+        return CaseReferralResult(case_id=request.case_id, opened=True)
 
-    async def _open(self, case_input: CaseInput) -> CaseReferralResult:
-        """Write the case's open row, then start its workflow; the partial index decides.
+    # An opening is the case's open row, written in the transaction that found no other
+    # open case, and then its workflow.
+    #
+    # The row first: the one-open-case index has its say before any workflow exists, and
+    # coordinators see the case as soon as it is decided, not a workflow start later (a
+    # start took 0.1-0.3 s on a busy server). The row goes in now, not when the case's own
+    # first activity runs, so that the next trigger finds the case open. A retry after a
+    # crash between the two steps finds the row with this opening's own id: writing it
+    # again changes nothing, and the start finds the workflow, or starts it at last.
 
-        The row first: the one-open-case index has its say before any workflow exists, and
-        coordinators see the case as soon as it is decided, not a workflow start later (a
-        start took 0.1-0.3 s on a busy server). The row goes in now, not when the case's own
-        first activity runs, so that the next trigger finds the case open. Called again for
-        a case whose row exists (a retry after a crash between the two steps): the insert
-        changes nothing and the start finds the workflow, or starts it at last.
-        """
-        async with self._sessionmaker() as session:
-            # The case takes a snapshot of its unit's policy when it starts, and learns its
-            # unit's meeting team now rather than by an activity of its own.
-            policy = await policy_of_unit(session, case_input.unit_code)
-            team = await team_of_unit(session, case_input.unit_code)
+    async def _write_opening(self, session: AsyncSession, case_input: CaseInput) -> CaseInput:
+        """The case's row; the input its workflow starts with, policy and team included."""
+        # The case takes a snapshot of its unit's policy when it starts, and learns its
+        # unit's meeting team now rather than by an activity of its own.
+        policy = await policy_of_unit(session, case_input.unit_code)
+        team = await team_of_unit(session, case_input.unit_code)
         case_input = case_input.model_copy(
             update={
                 "policy": policy,
@@ -163,36 +180,40 @@ class CaseOpener:
                 "team_code": team.code if team is not None else None,
             }
         )
-        try:
-            async with self._sessionmaker.begin() as session:
-                await insert_case(
-                    session,
-                    OpenCaseRecord(
-                        case_id=case_input.case_id,
-                        workflow_id=case_workflow_id(case_input.case_id),
-                        employee_pseudonym=case_input.employee_pseudonym,
-                        unit_code=case_input.unit_code,
-                        trigger=case_input.trigger,
-                        opened_at=case_input.opened_at,
-                        policy_id=case_input.policy.policy_id,
-                        policy_version=case_input.policy.version,
-                    ),
-                )
-        except IntegrityError:
-            # Another open case got in by a path that bypassed the employee's monitor (an
-            # older API during a rolling upgrade): the index refused a second open case,
-            # and no workflow of this one was started.
-            async with self._sessionmaker() as session:
-                winner = await open_case_of(session, case_input.employee_pseudonym)
-            if winner is None or winner.id == case_input.case_id:
-                raise  # not the one-open-case index after all: retry
-            activity.logger.warning("a second open case was refused by the record store")
-            return CaseReferralResult(case_id=winner.id, opened=False)
+        await insert_case(
+            session,
+            OpenCaseRecord(
+                case_id=case_input.case_id,
+                workflow_id=case_workflow_id(case_input.case_id),
+                employee_pseudonym=case_input.employee_pseudonym,
+                unit_code=case_input.unit_code,
+                trigger=case_input.trigger,
+                opened_at=case_input.opened_at,
+                policy_id=policy.policy_id,
+                policy_version=policy.version,
+            ),
+        )
+        return case_input
+
+    async def _start(self, case_input: CaseInput) -> None:
         try:
             await start_case(self._client, case_input, self._task_queue)
         except WorkflowAlreadyStartedError:
             pass  # a retry: the case runs (or ran)
-        return CaseReferralResult(case_id=case_input.case_id, opened=True)
+
+    async def _winner(self, pseudonym: uuid.UUID, mine: uuid.UUID) -> uuid.UUID | None:
+        """After the record store refused a row: the other open case, if that was why.
+
+        Another open case got in by a path that bypassed the employee's monitor (an older
+        API during a rolling upgrade): the index refused a second open case, and no
+        workflow of this one was started. None: some other integrity error.
+        """
+        async with self._sessionmaker() as session:
+            winner = await open_case_of(session, pseudonym)
+        if winner is None or winner.id == mine:
+            return None
+        activity.logger.warning("a second open case was refused by the record store")
+        return winner.id
 
     async def _deliver_sick_leave(self, case: Case, request: CaseTriggerRequest) -> None:
         """Signal the sick leave to the open case, which applies it as the fitting action.
