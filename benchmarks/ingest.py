@@ -1,8 +1,8 @@
 """Benchmark: absence ingestion through rehabflow against plain Temporal, fairly.
 
 Both sides run on one Temporal dev server in the mode `make up` runs it (a SQLite file with
-the WAL pragmas, one partition per task queue), in alternating rounds (rehabflow, baseline, rehabflow, baseline, ...), each
-round on fresh workflows and the same synthetic year of absences:
+the WAL pragmas, one partition per task queue), in alternating rounds (rehabflow, baseline,
+rehabflow, baseline, ...), each round on fresh workflows and the same synthetic year of absences:
 
 - rehabflow: the events are POSTed over HTTP, in batches of 1,000, to the real API (uvicorn
   in a process of its own, on a dynamic port, as `make up` runs it). The API validates them,
@@ -12,9 +12,9 @@ round on fresh workflows and the same synthetic year of absences:
   raw signal-with-start (same concurrency, same data converter) to a minimal workflow that
   keeps them in a list, run by a worker with the same sandbox.
 
-Both workers cache as many workflows (worker.MAX_CACHED_WORKFLOWS). A round is drained when
-every workflow has processed its last event, checked by query on both sides (a monitor's
-`last_event_id` and `busy`; a keeper's last event and count), by checkers that take the
+Both workers cache as many workflows and take as many tasks at once (worker.py). A round is
+drained when every workflow has processed its last event, checked by query on both sides
+(a monitor's `last_event_id` and `busy`; a keeper's last event and count), by checkers that take the
 workflows in turn rather than asking every pending one on every pass. Each batch also
 carries one probe: an employee of a unit of their own whose sick leave began 20
 days ago, so the monitor opens a case at once; the time from the POST that carried it to the
@@ -78,7 +78,12 @@ from models.deadlines import STOCKHOLM
 from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from store.migrate import ensure_database, upgrade_to_head
 from store.schema import AbsenceEvent, Unit
-from worker import MAX_CACHED_WORKFLOWS, build_worker
+from worker import (
+    MAX_CACHED_WORKFLOWS,
+    MAX_CONCURRENT_WORKFLOW_TASKS,
+    NONSTICKY_POLL_RATIO,
+    build_worker,
+)
 from workflows.absence_monitor import AbsenceMonitorWorkflow
 
 console = Console(width=120)
@@ -384,8 +389,11 @@ class Bench:
             workflows=[BaselineKeeper],
             workflow_runner=workflow_runner(),
             # The cache of rehabflow's worker: with fewer workflows in memory than there
-            # are employees, both sides replay evicted workflows alike.
+            # are employees, both sides replay evicted workflows alike. Its task slots and
+            # pollers too.
             max_cached_workflows=MAX_CACHED_WORKFLOWS,
+            max_concurrent_workflow_tasks=MAX_CONCURRENT_WORKFLOW_TASKS,
+            nonsticky_to_sticky_poll_ratio=NONSTICKY_POLL_RATIO,
         ):
             started = time.perf_counter()
             for batch in load.batches:
