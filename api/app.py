@@ -40,7 +40,7 @@ from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect
 from store.contacts import ContactProtector
-from store.db import create_engine, create_sessionmaker
+from store.db import create_autocommit_sessionmaker, create_engine, create_sessionmaker
 from web import pages
 from web.session import PageSecurityHeaders
 
@@ -84,6 +84,7 @@ def create_app(
             settings=settings,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
+            autocommit=create_autocommit_sessionmaker(engine),
             temporal=client,
             identity=IdentityProtector(
                 KeyRing.from_config(secrets.pin_encryption_keys), secrets.pin_lookup_key

@@ -53,6 +53,13 @@ async def get_session(context: ContextDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_autocommit_session(context: ContextDep) -> AsyncIterator[AsyncSession]:
+    """Each statement its own transaction (store.db.create_autocommit_sessionmaker)."""
+    sessions = context.autocommit or context.sessionmaker
+    async with sessions() as session:
+        yield session
+
+
 async def get_temporal(context: ContextDep) -> Client:
     return context.temporal
 
@@ -66,6 +73,7 @@ async def get_settings(context: ContextDep) -> Settings:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+AutocommitSessionDep = Annotated[AsyncSession, Depends(get_autocommit_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 IdentityDep = Annotated[IdentityProtector, Depends(get_identity)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -40,3 +40,14 @@ def _refuse_closed_connection(dbapi_connection: Any, record: Any, proxy: Any) ->
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def create_autocommit_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose every statement commits on its own: no BEGIN and COMMIT round trips.
+
+    For a request that only reads, or writes one independent row (an access audit): a case
+    action's checks took BEGIN, SELECT and COMMIT where one SELECT will do.
+    """
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )

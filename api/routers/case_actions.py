@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import scope_for
 from api.auth import Caller
-from api.deps import CallerDep, ContextDep, SessionDep, audit_refusal
+from api.deps import AutocommitSessionDep, CallerDep, ContextDep, audit_refusal
 from api.errors import FieldRejected, answered_within
 from models.actions import CaseActionResult
 from models.api import ActionAccepted, Problem, Role, ValidationProblem
@@ -204,7 +204,8 @@ def expose(action: CaseAction, summary: str) -> CaseAction:
         body: body_model,  # type: ignore[valid-type]
         caller: CallerDep,
         context: ContextDep,
-        session: SessionDep,
+        # Reads and at most one audit row, each complete on its own.
+        session: AutocommitSessionDep,
     ) -> ActionAccepted:
         if action.prepare is not None:
             # Answers: an item answered twice must not be decided by the parser.
