@@ -233,6 +233,7 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_without_an_erro
             async with engine.connect() as connection:
                 first_pid = await connection.scalar(text("SELECT pg_backend_pid()"))
                 driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None
             await killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
         for _ in range(200):  # until this process has read the end of that socket
             if driver.is_closed():
