@@ -40,7 +40,7 @@ def get_context(request: Request) -> ApiContext:
 
 
 # Dependencies are coroutines, even the trivial ones: FastAPI runs a plain function in a
-# worker thread, and four thread hops per request were a tenth of the API's CPU.
+# worker thread: a thread hop each, four to six of them per request.
 async def _context(request: Request) -> ApiContext:
     return get_context(request)
 

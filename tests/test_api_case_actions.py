@@ -154,8 +154,8 @@ async def test_a_referral_an_action_and_a_read_take_no_worker_thread(
     coordinator_headers: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """FastAPI runs plain-function dependencies and endpoints in a worker thread: a thread
-    hop each, which had cost a tenth of the API's CPU. Every one on this path is a coroutine."""
+    """FastAPI runs plain-function dependencies and endpoints in a worker thread, a thread hop
+    each (six on this path before). Every one on this path is a coroutine."""
     import fastapi.dependencies.utils
     import fastapi.routing
 
