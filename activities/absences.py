@@ -21,7 +21,7 @@ from models.absence import (
     CaseTriggerResult,
 )
 from models.actions import AbsenceNews
-from models.case import CaseInput, OpenCaseRecord, case_workflow_id
+from models.case import CaseInput, case_workflow_id
 from store.cases import insert_case, open_case_of, policy_of_unit
 from store.meeting_teams import team_of_unit
 from store.schema import Case, CaseEvent
@@ -181,17 +181,7 @@ class CaseOpener:
             }
         )
         await insert_case(
-            session,
-            OpenCaseRecord(
-                case_id=case_input.case_id,
-                workflow_id=case_workflow_id(case_input.case_id),
-                employee_pseudonym=case_input.employee_pseudonym,
-                unit_code=case_input.unit_code,
-                trigger=case_input.trigger,
-                opened_at=case_input.opened_at,
-                policy_id=policy.policy_id,
-                policy_version=policy.version,
-            ),
+            session, case_input.opening_record(case_workflow_id(case_input.case_id))
         )
         return case_input
 

@@ -147,17 +147,7 @@ class RehabCaseWorkflow(CaseChildren):
         return self._input.opened_with_first_change or workflow.patched(patch_id)
 
     def _opening_record(self) -> OpenCaseRecord:
-        input = self._input
-        return OpenCaseRecord(
-            case_id=input.case_id,
-            workflow_id=workflow.info().workflow_id,
-            employee_pseudonym=input.employee_pseudonym,
-            unit_code=input.unit_code,
-            trigger=input.trigger,
-            opened_at=input.opened_at,
-            policy_id=input.policy.policy_id,
-            policy_version=input.policy.version,
-        )
+        return self._input.opening_record(workflow.info().workflow_id)
 
     # ------------------------------------------------------------------ the run loop
 

@@ -298,6 +298,19 @@ class CaseInput(_Frozen):
     # that made the change, so an action costs one workflow task and no activity task.
     records_locally: bool = False
 
+    def opening_record(self, workflow_id: str) -> OpenCaseRecord:
+        """The case's open row, as the opener and the case's first change write it."""
+        return OpenCaseRecord(
+            case_id=self.case_id,
+            workflow_id=workflow_id,
+            employee_pseudonym=self.employee_pseudonym,
+            unit_code=self.unit_code,
+            trigger=self.trigger,
+            opened_at=self.opened_at,
+            policy_id=self.policy.policy_id,
+            policy_version=self.policy.version,
+        )
+
 
 class OpenCaseRecord(_Frozen):
     """The record store's projection of a newly opened case."""
