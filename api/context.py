@@ -22,6 +22,8 @@ class ApiContext:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Statement by statement, no transaction: for the checks of a case action.
+    autocommit: async_sessionmaker[AsyncSession]
     temporal: Client
     identity: IdentityProtector
     verifier: TokenVerifier
@@ -32,5 +34,3 @@ class ApiContext:
     instruments: Mapping[tuple[str, int], Instrument] = field(default_factory=lambda: INSTRUMENTS)
     # Encrypts the employee's own contact address (the record store's key ring).
     contacts: ContactProtector | None = None
-    # Statement by statement, no transaction: for the checks of a case action.
-    autocommit: async_sessionmaker[AsyncSession] | None = None

@@ -55,8 +55,7 @@ async def get_session(context: ContextDep) -> AsyncIterator[AsyncSession]:
 
 async def get_autocommit_session(context: ContextDep) -> AsyncIterator[AsyncSession]:
     """Each statement its own transaction (store.db.create_autocommit_sessionmaker)."""
-    sessions = context.autocommit or context.sessionmaker
-    async with sessions() as session:
+    async with context.autocommit() as session:
         yield session
 
 
