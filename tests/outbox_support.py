@@ -6,6 +6,7 @@ import asyncio
 import base64
 import email
 import email.policy
+import random
 import secrets
 import socket
 import uuid
@@ -122,9 +123,30 @@ SENDER = "noreply@rehabflow.example"
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free port below the kernel's ephemeral range.
+
+    A port the kernel hands out for `bind(0)` is in the range it also uses for the local end
+    of outgoing connections: between this choice and a peer binding it, a client may take it
+    (once, `make up`'s own clients took the port chosen for its API, and the API could not
+    start). Ports below the range are only ever taken on purpose.
+    """
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12_000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 # ---------------------------------------------------------------- SMTP peer

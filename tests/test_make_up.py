@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -17,35 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.outbox_support import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PIN = "19811218-9876"
-
-
-def _free_port() -> int:
-    """A free port below the kernel's ephemeral range.
-
-    A port the kernel hands out for `bind(0)` is in the range it also uses for the local end
-    of outgoing connections: between this choice and `make up` binding it, one of the
-    stack's own clients took it once, and the API could not start. Ports below the range
-    are only ever taken on purpose.
-    """
-    low = _ephemeral_low()
-    for _ in range(200):
-        port = random.randrange(max(1024, low - 12_000), low)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port below the ephemeral range")
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768  # Linux's default
 
 
 @pytest.fixture
@@ -53,9 +27,9 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REHABFLOW_")}
     env.update(
         REHABFLOW_DATA_DIR=str(tmp_path / "data"),
-        REHABFLOW_TEMPORAL__PORT=str(_free_port()),
-        REHABFLOW_TEMPORAL__UI_PORT=str(_free_port()),
-        REHABFLOW_API__PORT=str(_free_port()),
+        REHABFLOW_TEMPORAL__PORT=str(free_port()),
+        REHABFLOW_TEMPORAL__UI_PORT=str(free_port()),
+        REHABFLOW_API__PORT=str(free_port()),
         REHABFLOW_LOG__FORMAT="json",
     )
     return env

@@ -6,7 +6,6 @@ import asyncio
 import email
 import email.policy
 import json
-import socket
 import stat
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from channels.maildir import MaildirChannel
 from channels.smtp import SmtpChannel, SmtpSettings
 from channels.templates import compose_message
 from channels.webhook import SIGNATURE_HEADER, WebhookChannel, verify_signature
+from tests.outbox_support import free_port
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 CASE_ID = UUID("3f2a9c1b-5d4e-4f60-8a7b-9c0d1e2f3a4b")
@@ -50,12 +50,6 @@ MEETING_ID = UUID("0b1c2d3e-4f50-4a6b-8c7d-8e9f0a1b2c3d")
 CREATED_AT = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
 SENDER = "noreply@rehabflow.example"
 WEBHOOK_SECRET = SecretStr("whsec-test-only")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def meeting(sequence: int = 0, start: datetime | None = None) -> MeetingSlot:
