@@ -98,8 +98,10 @@ class CaseOpener:
                             employee_pseudonym=request.employee_pseudonym,
                             unit_code=request.unit_code,
                             trigger=request.trigger,
-                            # When the rule fired, the same for every attempt of this activity.
-                            opened_at=activity.info().scheduled_time,
+                            # When the rule fired, the same for every attempt: named by
+                            # the monitor's workflow task (a local activity), or else the
+                            # activity's schedule.
+                            opened_at=request.opened_at or activity.info().scheduled_time,
                             # The case dates its legal deadlines (FK notice, plan) from these.
                             sick_start=request.sick_start,
                             expected_end=request.expected_end,
@@ -180,9 +182,7 @@ class CaseOpener:
                 "team_code": team.code if team is not None else None,
             }
         )
-        await insert_case(
-            session, case_input.opening_record(case_workflow_id(case_input.case_id))
-        )
+        await insert_case(session, case_input.opening_record(case_workflow_id(case_input.case_id)))
         return case_input
 
     async def _start(self, case_input: CaseInput) -> None:

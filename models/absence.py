@@ -92,7 +92,8 @@ class CaseTriggerRequest(_Frozen):
     # The latest spell of the period: after a return to work, the new sick leave's start.
     spell_start: date | None = None
     expected_end: date | None = None
-    # A manual referral names the case id and the moment it was made.
+    # A manual referral names the case id and the moment it was made; a monitor's question
+    # names the moment of its workflow task as the opening of any case it opens.
     case_id: UUID | None = None
     opened_at: datetime | None = None
 

@@ -53,6 +53,10 @@ OPEN_CASE_BELIEF_PATCH = "absence-open-case-belief"
 # Monitors since decide a referral with a local activity: in the workflow task of the
 # update, so a referral costs the monitor one workflow task and no activity task.
 LOCAL_REFERRAL_PATCH = "absence-local-referral"
+# Monitors since ask the record store (open a case, or tell the open one) with a local
+# activity too: the case is decided in the workflow task that saw the sick leave, with no
+# activity task to wait for in the queue and no second workflow task for its result.
+LOCAL_QUESTION_PATCH = "absence-local-question"
 
 
 @workflow.defn
@@ -297,12 +301,28 @@ class AbsenceMonitorWorkflow:
             dues = dues[opening[0] :] if opening else []
         if not dues:
             return
-        result = await workflow.execute_activity_method(
-            CaseOpener.open_or_deliver_all,
-            CaseTriggerRequests(requests=tuple(self._request(due) for due in dues)),
-            start_to_close_timeout=CASE_OPENER_TIMEOUT,
-            retry_policy=CASE_OPENER_RETRY,
-        )
+        requests = CaseTriggerRequests(requests=tuple(self._request(due) for due in dues))
+        if workflow.patched(LOCAL_QUESTION_PATCH):
+            # A case opened now is dated by this workflow task, the same for every attempt.
+            opened_at = workflow.now()
+            requests = CaseTriggerRequests(
+                requests=tuple(
+                    r.model_copy(update={"opened_at": opened_at}) for r in requests.requests
+                )
+            )
+            result = await workflow.execute_local_activity_method(
+                CaseOpener.open_or_deliver_all,
+                requests,
+                start_to_close_timeout=CASE_OPENER_TIMEOUT,
+                retry_policy=CASE_OPENER_RETRY,
+            )
+        else:
+            result = await workflow.execute_activity_method(
+                CaseOpener.open_or_deliver_all,
+                requests,
+                start_to_close_timeout=CASE_OPENER_TIMEOUT,
+                retry_policy=CASE_OPENER_RETRY,
+            )
         self._learn_open_case(result.case_id)
 
     def _learn_open_case(self, case_id: UUID | None) -> None:

@@ -533,9 +533,20 @@ async def _monitor(
     return env.client.get_workflow_handle(monitor_workflow_id(pseudonym))
 
 
-async def _activities_asked(handle: WorkflowHandle[Any, Any]) -> int:
+async def _questions(handle: WorkflowHandle[Any, Any]) -> tuple[int, int]:
+    """How often the monitor asked the record store: by activity task, by local activity."""
     history = await handle.fetch_history()
-    return sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
+    tasks = sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
+    local = sum(
+        1
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    )
+    return tasks, local
+
+
+async def _activities_asked(handle: WorkflowHandle[Any, Any]) -> int:
+    return sum(await _questions(handle))
 
 
 async def _observed(sessionmaker: async_sessionmaker[AsyncSession]) -> list[tuple[Any, ...]]:
@@ -572,6 +583,26 @@ async def test_sick_periods_of_an_employee_without_an_open_case_ask_nothing_and_
     assert await _observed(sessionmaker) == []
     # The monitor knew there was no case to tell: not one question to the record store.
     assert await _activities_asked(await _monitor(time_skipping_env, sessionmaker)) == 0
+
+
+async def test_a_monitor_opens_a_case_in_the_workflow_task_that_saw_the_sick_leave(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # A late import of a long absence: the case is due at once.
+    await ingestion.ingest([sick("long", unit_code, today - timedelta(days=20))])
+    await eventually(lambda: _has_cases(sessionmaker, 1), bool)
+    monitor = await _monitor(time_skipping_env, sessionmaker)
+    await summary(time_skipping_env, sessionmaker)
+    # One question, asked by a local activity: no activity task waited in the queue.
+    assert await _questions(monitor) == (0, 1)
+    (case,) = await cases_of(sessionmaker)
+    started = (await monitor.describe()).start_time
+    assert case.opened_at >= started  # dated by the monitor's workflow task
 
 
 async def test_a_new_sick_period_still_reaches_the_open_case(

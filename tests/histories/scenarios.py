@@ -757,3 +757,8 @@ async def absence_monitor_knows_its_open_case(
 
 
 SCENARIOS["absence_monitor_knows_its_open_case"] = absence_monitor_knows_its_open_case
+# The same monitors asking the record store by a local activity (patch
+# absence-local-question): the files above keep guarding monitors that asked by activity.
+SCENARIOS["absence_monitor_opens_case_locally"] = absence_monitor_opens_case
+SCENARIOS["absence_monitor_tells_open_case_locally"] = absence_monitor_tells_open_case
+SCENARIOS["absence_monitor_knows_its_open_case_locally"] = absence_monitor_knows_its_open_case
