@@ -57,6 +57,19 @@ _OPENING_NOTIFICATIONS = (
 )
 
 
+# One statement, many parameter sets: compiled once and cached. A multi-row VALUES list is
+# a new statement for every row count and content, compiled afresh on every call.
+_deadlines = insert(CaseDeadline)
+_UPSERT_DEADLINES = _deadlines.on_conflict_do_update(
+    index_elements=[CaseDeadline.case_id, CaseDeadline.kind],
+    set_={
+        "due_on": _deadlines.excluded.due_on,
+        "status": _deadlines.excluded.status,
+        "met_on": _deadlines.excluded.met_on,
+    },
+)
+
+
 def notification_key(workflow_id: str, step_key: str, role: RecipientRole) -> str:
     """One fact, one role: the outbox writes each such key once however often we retry."""
     return f"{workflow_id}:{step_key}:{role.value}"
@@ -167,17 +180,7 @@ class CaseRecords:
             await session.execute(dropped.where(CaseDeadline.kind.in_(change.deadlines_dropped)))
         if not rows:
             return
-        statement = insert(CaseDeadline).values([{"case_id": change.case_id} | r for r in rows])
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[CaseDeadline.case_id, CaseDeadline.kind],
-                set_={
-                    "due_on": statement.excluded.due_on,
-                    "status": statement.excluded.status,
-                    "met_on": statement.excluded.met_on,
-                },
-            )
-        )
+        await session.execute(_UPSERT_DEADLINES, [{"case_id": change.case_id} | r for r in rows])
 
     async def _record_meeting(self, session: AsyncSession, change: CaseChange) -> None:
         m = change.meeting

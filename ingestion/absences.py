@@ -355,21 +355,19 @@ class AbsenceIngestion:
         first_unit: dict[str, _Candidate] = {}
         for c in accepted:
             first_unit.setdefault(c.lookup, c)
+        # One statement, many parameter sets (compiled once, sent in batches of rows).
         await session.execute(
-            backfilling_coded_attributes(
-                insert(Employee).values(
-                    [
-                        {
-                            "pseudonym": uuid.uuid4(),
-                            "pin_lookup": lookup,
-                            "pin_encrypted": c.encrypted,
-                            "unit_code": c.event.unit_code,
-                            **c.coded,
-                        }
-                        for lookup, c in first_unit.items()
-                    ]
-                )
-            )
+            backfilling_coded_attributes(insert(Employee)),
+            [
+                {
+                    "pseudonym": uuid.uuid4(),
+                    "pin_lookup": lookup,
+                    "pin_encrypted": c.encrypted,
+                    "unit_code": c.event.unit_code,
+                    **c.coded,
+                }
+                for lookup, c in first_unit.items()
+            ],
         )
         pseudonyms = dict(
             (

@@ -144,17 +144,16 @@ async def enqueue_notifications(
                 | columns
             )
     if rows:
-        await session.execute(
-            insert(Notification)
-            .values([_ROW_DEFAULTS | row for row in rows])
-            .on_conflict_do_nothing(index_elements=["delivery_key"])
-        )
+        await session.execute(_INSERT_ROWS, [_ROW_DEFAULTS | row for row in rows])
     if undeliverable:
         await _record_undeliverable(session, undeliverable, case_id, case.stage)
 
 
-# Every row of one multi-row INSERT names the same columns.
+# Every row of one INSERT names the same columns.
 _ROW_DEFAULTS: dict[str, object] = {"unit_contact_id": None, "employee_pseudonym": None}
+# One statement, many parameter sets: compiled once and cached (a multi-row VALUES list
+# would be compiled afresh on every call).
+_INSERT_ROWS = insert(Notification).on_conflict_do_nothing(index_elements=["delivery_key"])
 
 
 def _neutral(notice: CaseNotice, case_id: UUID, unit_code: str) -> dict[str, object]:
@@ -301,9 +300,7 @@ async def enqueue_staff_notification(
     ] or [
         neutral | {"delivery_key": delivery_key(idempotency_key, "none"), "status": "no_recipient"}
     ]
-    await session.execute(
-        insert(Notification).values(rows).on_conflict_do_nothing(index_elements=["delivery_key"])
-    )
+    await session.execute(_INSERT_ROWS, [_ROW_DEFAULTS | row for row in rows])
     return len(recipients)
 
 
