@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.case import OpenCaseRecord, Stage
 from models.policy import Policy, get_policy
-from store.schema import Case, Unit
+from store.schema import Case, Unit, table_of
 
 
 async def get_case(session: AsyncSession, case_id: uuid.UUID) -> Case | None:
@@ -35,18 +35,22 @@ async def policy_of_unit(session: AsyncSession, code: str) -> Policy:
 
 async def insert_case(session: AsyncSession, record: OpenCaseRecord) -> None:
     """The case's row at `identified`; nothing happens when it is already there."""
-    await session.execute(
-        insert(Case)
-        .values(
-            id=record.case_id,
-            workflow_id=record.workflow_id,
-            employee_pseudonym=record.employee_pseudonym,
-            unit_code=record.unit_code,
-            trigger=record.trigger.value,
-            stage=Stage.IDENTIFIED.value,
-            policy_id=record.policy_id,
-            policy_version=record.policy_version,
-            opened_at=record.opened_at,
-        )
-        .on_conflict_do_nothing(index_elements=[Case.id])
+    conn = await session.connection()
+    await conn.execute(
+        _INSERT_CASE,
+        {
+            "id": record.case_id,
+            "workflow_id": record.workflow_id,
+            "employee_pseudonym": record.employee_pseudonym,
+            "unit_code": record.unit_code,
+            "trigger": record.trigger.value,
+            "stage": Stage.IDENTIFIED.value,
+            "policy_id": record.policy_id,
+            "policy_version": record.policy_version,
+            "opened_at": record.opened_at,
+        },
     )
+
+
+# Built once on the table, compiled once: every opening writes it.
+_INSERT_CASE = insert(table_of(Case)).on_conflict_do_nothing(index_elements=["id"])

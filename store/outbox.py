@@ -9,9 +9,9 @@ from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from temporalio.exceptions import ApplicationError
 
 from channels.message import (
@@ -22,7 +22,7 @@ from channels.message import (
     RecipientRole,
 )
 from models.case import case_workflow_id
-from store.schema import Case, CaseEvent, EmployeeContact, Notification, UnitContact
+from store.schema import Case, CaseEvent, EmployeeContact, Notification, UnitContact, table_of
 
 # Error types a calling activity sees; both are caller bugs, so never retried.
 UNKNOWN_CASE = "UnknownCase"
@@ -110,25 +110,20 @@ async def enqueue_notifications(
         raise _invalid("key or deadline kind") from None
     if not notices:
         return
+    conn = await session.connection()
     written = set(
-        await session.scalars(
-            select(Notification.idempotency_key).where(
-                Notification.idempotency_key.in_({n.idempotency_key for n in notices})
-            )
-        )
+        await conn.scalars(_WRITTEN_KEYS, {"keys": sorted({n.idempotency_key for n in notices})})
     )
     notices = [n for n in notices if n.idempotency_key not in written]
     if not notices:
         return
-    case = (
-        await session.execute(select(Case.stage, Case.employee_pseudonym).where(Case.id == case_id))
-    ).one_or_none()
+    case = (await conn.execute(_CASE_OF_NOTICE, {"case_id_": case_id})).one_or_none()
     if case is None:
         raise ApplicationError(
             "the notification's case is not recorded", type=UNKNOWN_CASE, non_retryable=True
         )
     recipients = await _recipients(
-        session, unit_code, case.employee_pseudonym, {n.recipient_role for n in notices}
+        conn, unit_code, case.employee_pseudonym, {n.recipient_role for n in notices}
     )
     rows: list[dict[str, object]] = []
     undeliverable: list[dict[str, object]] = []
@@ -144,16 +139,37 @@ async def enqueue_notifications(
                 | columns
             )
     if rows:
-        await session.execute(_INSERT_ROWS, [_ROW_DEFAULTS | row for row in rows])
+        await conn.execute(_INSERT_ROWS, [_ROW_DEFAULTS | row for row in rows])
     if undeliverable:
         await _record_undeliverable(session, undeliverable, case_id, case.stage)
 
 
 # Every row of one INSERT names the same columns.
 _ROW_DEFAULTS: dict[str, object] = {"unit_contact_id": None, "employee_pseudonym": None}
-# One statement, many parameter sets: compiled once and cached (a multi-row VALUES list
-# would be compiled afresh on every call).
-_INSERT_ROWS = insert(Notification).on_conflict_do_nothing(index_elements=["delivery_key"])
+# The statements of every case change's notifications, built once on the tables and run
+# with their values as parameters: compiled once and found in SQLAlchemy's cache, where one
+# built per call (a multi-row VALUES list above all) cost its compilation or its cache key.
+_NOTIFICATIONS = table_of(Notification)
+_INSERT_ROWS = insert(_NOTIFICATIONS).on_conflict_do_nothing(index_elements=["delivery_key"])
+_WRITTEN_KEYS = select(_NOTIFICATIONS.c.idempotency_key).where(
+    _NOTIFICATIONS.c.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+_CASE_OF_NOTICE = select(table_of(Case).c.stage, table_of(Case).c.employee_pseudonym).where(
+    table_of(Case).c.id == bindparam("case_id_")
+)
+_EMPLOYEE_CONTACT = select(table_of(EmployeeContact).c.employee_pseudonym).where(
+    table_of(EmployeeContact).c.employee_pseudonym == bindparam("employee")
+)
+_contacts = table_of(UnitContact)
+_UNIT_CONTACTS = (
+    select(_contacts.c.id, _contacts.c.role)
+    .where(
+        _contacts.c.unit_code == bindparam("unit_code"),
+        _contacts.c.role.in_(bindparam("roles", expanding=True)),
+        _contacts.c.active.is_(True),
+    )
+    .order_by(_contacts.c.id)
+)
 
 
 def _neutral(notice: CaseNotice, case_id: UUID, unit_code: str) -> dict[str, object]:
@@ -174,7 +190,7 @@ def _neutral(notice: CaseNotice, case_id: UUID, unit_code: str) -> dict[str, obj
 
 
 async def _recipients(
-    session: AsyncSession,
+    conn: AsyncConnection,
     unit_code: str,
     employee: UUID,
     roles: Collection[RecipientRole],
@@ -182,24 +198,12 @@ async def _recipients(
     """Per role: each recipient's part of the delivery key and its outbox columns."""
     found: dict[RecipientRole, list[tuple[str, dict[str, object]]]] = {}
     if RecipientRole.EMPLOYEE in roles:
-        contact = await session.scalar(
-            select(EmployeeContact.employee_pseudonym).where(
-                EmployeeContact.employee_pseudonym == employee
-            )
-        )
+        contact = await conn.scalar(_EMPLOYEE_CONTACT, {"employee": employee})
         if contact is not None:
             found[RecipientRole.EMPLOYEE] = [("employee", {"employee_pseudonym": contact})]
-    staff = {r.value for r in roles if r is not RecipientRole.EMPLOYEE}
+    staff = sorted(r.value for r in roles if r is not RecipientRole.EMPLOYEE)
     if staff:
-        contacts = await session.execute(
-            select(UnitContact.id, UnitContact.role)
-            .where(
-                UnitContact.unit_code == unit_code,
-                UnitContact.role.in_(staff),
-                UnitContact.active.is_(True),
-            )
-            .order_by(UnitContact.id)
-        )
+        contacts = await conn.execute(_UNIT_CONTACTS, {"unit_code": unit_code, "roles": staff})
         for contact_id, role in contacts:
             found.setdefault(RecipientRole(role), []).append(
                 (f"c{contact_id}", {"unit_contact_id": contact_id})

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Time,
     UniqueConstraint,
     false,
@@ -41,6 +42,12 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSONB}
+
+
+def table_of(model: type[Base]) -> Table:
+    """The table of a mapped class: for statements built once and run with parameters, which
+    skip the ORM's per-call work (hot writes such as a case change's)."""
+    return Base.metadata.tables[model.__tablename__]
 
 
 class Unit(Base):
