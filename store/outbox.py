@@ -154,11 +154,13 @@ _INSERT_ROWS = insert(_NOTIFICATIONS).on_conflict_do_nothing(index_elements=["de
 _WRITTEN_KEYS = select(_NOTIFICATIONS.c.idempotency_key).where(
     _NOTIFICATIONS.c.idempotency_key.in_(bindparam("keys", expanding=True))
 )
-_CASE_OF_NOTICE = select(table_of(Case).c.stage, table_of(Case).c.employee_pseudonym).where(
-    table_of(Case).c.id == bindparam("case_id_")
+_cases = table_of(Case)
+_CASE_OF_NOTICE = select(_cases.c.stage, _cases.c.employee_pseudonym).where(
+    _cases.c.id == bindparam("case_id_")
 )
-_EMPLOYEE_CONTACT = select(table_of(EmployeeContact).c.employee_pseudonym).where(
-    table_of(EmployeeContact).c.employee_pseudonym == bindparam("employee")
+_employee_contacts = table_of(EmployeeContact)
+_EMPLOYEE_CONTACT = select(_employee_contacts.c.employee_pseudonym).where(
+    _employee_contacts.c.employee_pseudonym == bindparam("employee")
 )
 _contacts = table_of(UnitContact)
 _UNIT_CONTACTS = (
