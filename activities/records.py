@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -31,6 +31,7 @@ from store.cases import insert_case
 from store.outbox import CaseNotice, enqueue_notifications
 from store.schema import (
     AgreedNextStepRow,
+    Base,
     Case,
     CaseConsent,
     CaseDeadline,
@@ -64,6 +65,17 @@ _OPENING_NOTIFICATIONS = (
 # classes cost about twice the CPU (its cache key, the ORM's own execution path), and a
 # multi-row VALUES list has no cache key at all, so it was compiled on every call.
 _CASES = table_of(Case)
+_DEADLINES = table_of(CaseDeadline)
+
+
+def _upsert(model: type[Base], conflict: list[str], updated: tuple[str, ...]) -> Insert:
+    """INSERT … ON CONFLICT (conflict) DO UPDATE SET each updated column to the new row's."""
+    statement = insert(table_of(model))
+    return statement.on_conflict_do_update(
+        index_elements=conflict, set_={column: statement.excluded[column] for column in updated}
+    )
+
+
 _APPEND_EVENT = insert(table_of(CaseEvent)).on_conflict_do_nothing(
     constraint="uq_case_events_workflow_id"
 )
@@ -71,66 +83,30 @@ _APPEND_EVENT = insert(table_of(CaseEvent)).on_conflict_do_nothing(
 _UPDATE_CASE = update(_CASES).where(_CASES.c.id == bindparam("case_id_")).returning(_CASES.c.id)
 _CASE_EXISTS = select(_CASES.c.id).where(_CASES.c.id == bindparam("case_id_"))
 _CASE_STAGE = select(_CASES.c.stage).where(_CASES.c.id == bindparam("case_id_"))
-_deadlines = insert(table_of(CaseDeadline))
-_UPSERT_DEADLINES = _deadlines.on_conflict_do_update(
-    index_elements=[CaseDeadline.case_id, CaseDeadline.kind],
-    set_={
-        "due_on": _deadlines.excluded.due_on,
-        "status": _deadlines.excluded.status,
-        "met_on": _deadlines.excluded.met_on,
-    },
-)
-_DROP_DEADLINES = delete(table_of(CaseDeadline)).where(
-    table_of(CaseDeadline).c.case_id == bindparam("case_id_")
-)
+_UPSERT_DEADLINES = _upsert(CaseDeadline, ["case_id", "kind"], ("due_on", "status", "met_on"))
+_DROP_DEADLINES = delete(_DEADLINES).where(_DEADLINES.c.case_id == bindparam("case_id_"))
 _DROP_SOME_DEADLINES = _DROP_DEADLINES.where(
-    table_of(CaseDeadline).c.kind.in_(bindparam("kinds", expanding=True))
+    _DEADLINES.c.kind.in_(bindparam("kinds", expanding=True))
 )
-_consent = insert(table_of(CaseConsent))
-_UPSERT_CONSENT = _consent.on_conflict_do_update(
-    index_elements=[CaseConsent.case_id, CaseConsent.party],
-    set_={"given": _consent.excluded.given, "recorded_at": _consent.excluded.recorded_at},
+_UPSERT_CONSENT = _upsert(CaseConsent, ["case_id", "party"], ("given", "recorded_at"))
+_UPSERT_MEETING = _upsert(
+    Meeting,
+    ["id"],
+    ("starts_at", "ends_at", "sequence", "status", "reinforced_support", "held_by"),
 )
-_meeting = insert(table_of(Meeting))
-_UPSERT_MEETING = _meeting.on_conflict_do_update(
-    index_elements=[Meeting.id],
-    set_={
-        column: _meeting.excluded[column]
-        for column in (
-            "starts_at",
-            "ends_at",
-            "sequence",
-            "status",
-            "reinforced_support",
-            "held_by",
-        )
-    },
-)
-_participant = insert(table_of(MeetingParticipant))
-_UPSERT_PARTICIPANTS = _participant.on_conflict_do_update(
-    index_elements=[MeetingParticipant.meeting_id, MeetingParticipant.role],
-    set_={"attended": _participant.excluded.attended},
-)
+_UPSERT_PARTICIPANTS = _upsert(MeetingParticipant, ["meeting_id", "role"], ("attended",))
 _INSERT_DISCLOSURE = insert(table_of(ViolenceDisclosure)).on_conflict_do_nothing(
     constraint="uq_violence_disclosures_workflow_id"
 )
 _INSERT_SCREENING = insert(table_of(Screening)).on_conflict_do_nothing(
     constraint="uq_screenings_workflow_id"
 )
-_next_step = insert(table_of(AgreedNextStepRow))
-_UPSERT_NEXT_STEPS = _next_step.on_conflict_do_update(
-    index_elements=[AgreedNextStepRow.id],
-    set_={"intervention_id": _next_step.excluded.intervention_id},
+_UPSERT_NEXT_STEPS = _upsert(AgreedNextStepRow, ["id"], ("intervention_id",))
+_UPSERT_INTERVENTION = _upsert(
+    CaseIntervention, ["id"], ("status", "outcome", "cancel_reason", "finished_at")
 )
-_intervention = insert(table_of(CaseIntervention))
-_UPSERT_INTERVENTION = _intervention.on_conflict_do_update(
-    index_elements=[CaseIntervention.id],
-    set_={
-        column: _intervention.excluded[column]
-        for column in ("status", "outcome", "cancel_reason", "finished_at")
-    },
-)
-_UNIT_EXISTS = select(table_of(Unit).c.code).where(table_of(Unit).c.code == bindparam("code"))
+_units = table_of(Unit)
+_UNIT_EXISTS = select(_units.c.code).where(_units.c.code == bindparam("code"))
 
 
 def notification_key(workflow_id: str, step_key: str, role: RecipientRole) -> str:
