@@ -310,7 +310,7 @@ def report(sides: tuple[Side, Side], concurrency: int) -> None:
         table.add_row(label, *cells, f"{a / b:.2f}" if both else "-")  # type: ignore[operator]
 
     row("cases/s", rehab.cases_per_s, floor.cases_per_s)
-    for process in ("worker", "temporal", "api", "postgres"):
+    for process in ("worker", "temporal", "api", "postgres", "driver"):
         row(
             f"CPU-s per case: {process}",
             rehab.cpu_per_case(process),

@@ -93,6 +93,9 @@ class Stack:
 
     def cpu(self, names: tuple[str, ...]) -> dict[str, float]:
         found = {name: cpu_seconds(self.pids[name]) for name in names if name in self.pids}
+        # The benchmark itself plays the callers (HTTP clients, or the floor's Temporal
+        # client) on the same cores: its CPU is shown, never counted as the system's.
+        found["driver"] = cpu_seconds(os.getpid())
         if self.postgres_pid is not None:
             found["postgres"] = cpu_seconds(self.postgres_pid, with_children=True)
         return found
