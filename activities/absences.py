@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.records import write_change
 from core.case_start import start_case
 from models.absence import (
     CaseReferralResult,
@@ -22,6 +23,7 @@ from models.absence import (
 )
 from models.actions import AbsenceNews
 from models.case import CaseInput, case_workflow_id
+from models.case.rules import CaseCore, initial_state
 from store.cases import insert_case, open_case_of, policy_of_unit
 from store.meeting_teams import team_of_unit
 from store.schema import Case, CaseEvent
@@ -29,6 +31,10 @@ from store.schema import Case, CaseEvent
 # Case ids opened by a monitor derive from the employee and the trigger, so a retried
 # activity finds the case it already started instead of opening a second one.
 _CASE_ID_NAMESPACE = uuid.UUID("1b3e9f52-4f0c-4a44-9d0e-6a3c1b7e2f10")
+
+
+def _no_ids() -> uuid.UUID:
+    raise AssertionError("a case's opening creates no ids")
 
 
 class CaseOpener:
@@ -155,7 +161,9 @@ class CaseOpener:
             return CaseReferralResult(case_id=winner, opened=False)
         await self._start(opening)
         activity.logger.info("case opened", extra={"trigger": request.trigger.value})
-        return CaseReferralResult(case_id=request.case_id, opened=True)
+        return CaseReferralResult(
+            case_id=request.case_id, opened=True, recorded=opening.opening_recorded
+        )
 
     # An opening is the case's open row, written in the transaction that found no other
     # open case, and then its workflow.
@@ -182,8 +190,19 @@ class CaseOpener:
                 "team_code": team.code if team is not None else None,
             }
         )
-        await insert_case(session, case_input.opening_record(case_workflow_id(case_input.case_id)))
-        return case_input
+        workflow_id = case_workflow_id(case_input.case_id)
+        record = case_input.opening_record(workflow_id)
+        if not await insert_case(session, record):
+            # A retry after this opening committed: its workflow may have moved on since,
+            # so its first change is not written again. Started now (it was not, if the
+            # retry follows a crash before the start), the case writes it itself.
+            return case_input
+        # The case's first change, as its workflow would write it when it starts: in this
+        # transaction, so the case is whole in the record store once it is decided, and
+        # the case's first workflow task writes nothing.
+        first = CaseCore(case_input, initial_state(case_input), workflow_id, _no_ids).opening()
+        await write_change(session, first.model_copy(update={"opening": record}))
+        return case_input.model_copy(update={"opening_recorded": True})
 
     async def _start(self, case_input: CaseInput) -> None:
         try:

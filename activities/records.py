@@ -132,182 +132,8 @@ class CaseRecords:
 
     @activity.defn
     async def record_change(self, change: CaseChange) -> None:
-        """The timeline event, the changed columns and deadlines, consent, meeting,
-        screenings and notifications."""
         async with self._sessionmaker.begin() as session:
-            conn = await session.connection()
-            if change.opening is not None:
-                await _record_opening(session, change.opening)
-                activity.logger.info("case recorded")
-            if change.projection is not None:  # sent before the lean record
-                columns = CaseColumns(**change.projection.model_dump()).values()
-            else:
-                columns = change.columns.values() if change.columns is not None else {}
-            key = {"case_id_": change.case_id}
-            if columns:
-                found = await conn.scalar(_UPDATE_CASE, key | columns)
-            else:
-                found = await conn.scalar(_CASE_EXISTS, key)
-            if found is None:
-                raise ApplicationError(
-                    "the case is not recorded", type=UNKNOWN_CASE, non_retryable=True
-                )
-            await _append_event(
-                conn,
-                case_id=change.case_id,
-                workflow_id=change.workflow_id,
-                step_key=change.step_key,
-                kind=change.kind,
-                stage=change.stage.value,
-                occurred_at=change.occurred_at,
-                detail=change.detail,
-            )
-            await self._record_deadlines(conn, change)
-            if change.consent is not None:
-                await conn.execute(
-                    _UPSERT_CONSENT,
-                    {
-                        "case_id": change.case_id,
-                        "party": change.consent.party.value,
-                        "given": change.consent.given,
-                        "recorded_at": change.occurred_at,
-                    },
-                )
-            await self._record_meeting(conn, change)
-            await self._record_screenings(conn, change)
-            await self._record_next_steps(conn, change)
-            await enqueue_notifications(
-                session,
-                case_id=change.case_id,
-                unit_code=change.unit_code,
-                notices=[
-                    CaseNotice(
-                        notification_key(change.workflow_id, change.step_key, n.recipient_role),
-                        n.notification_type,
-                        n.recipient_role,
-                        due_on=n.due_on,
-                        deadline_kind=n.deadline_kind,
-                        meeting=n.meeting,
-                    )
-                    for n in change.notifications
-                ],
-            )
-
-    async def _record_deadlines(self, conn: AsyncConnection, change: CaseChange) -> None:
-        """A whole plan replaces the stored one; otherwise the changed deadlines are written
-        over and the dropped ones deleted."""
-        deadlines: list[DeadlineRow | DeadlineView] = [*change.deadline_rows, *change.deadlines]
-        key = {"case_id_": change.case_id}
-        if change.plan_replaced or change.projection is not None:
-            await conn.execute(_DROP_DEADLINES, key)
-        elif change.deadlines_dropped:
-            await conn.execute(_DROP_SOME_DEADLINES, key | {"kinds": change.deadlines_dropped})
-        if not deadlines:
-            return
-        await conn.execute(
-            _UPSERT_DEADLINES,
-            [
-                {
-                    "case_id": change.case_id,
-                    "kind": d.kind,
-                    "due_on": d.due_on,
-                    "status": d.status.value,
-                    "met_on": d.met_on,
-                }
-                for d in deadlines
-            ],
-        )
-
-    async def _record_meeting(self, conn: AsyncConnection, change: CaseChange) -> None:
-        m = change.meeting
-        if m is None:
-            return
-        await conn.execute(
-            _UPSERT_MEETING,
-            {
-                "id": m.meeting_id,
-                "case_id": change.case_id,
-                "workflow_id": change.workflow_id,
-                "step_key": change.step_key,
-                "starts_at": m.starts_at,
-                "ends_at": m.ends_at,
-                "sequence": m.sequence,
-                "status": m.status,
-                "reinforced_support": m.reinforced_support,
-                "kind": m.kind,
-                "held_by": m.held_by,
-            },
-        )
-        roles = set(m.invited) | set(m.attended or ())
-        if roles:
-            await conn.execute(
-                _UPSERT_PARTICIPANTS,
-                [
-                    {
-                        "meeting_id": m.meeting_id,
-                        "role": role,
-                        "attended": None if m.attended is None else role in m.attended,
-                    }
-                    for role in sorted(roles)
-                ],
-            )
-
-    async def _record_screenings(self, conn: AsyncConnection, change: CaseChange) -> None:
-        """Scores of ordinary instruments into `screenings`; a protected instrument's result
-        only ever into `violence_disclosures`, and only when it is a disclosure."""
-        for index, s in enumerate(change.screenings):
-            step_key = f"{change.step_key}.{index}"
-            # Only protected instruments disclose; a change written before `protected`
-            # existed carries the disclosure alone.
-            if s.protected or s.disclosure:
-                if s.disclosure:
-                    await conn.execute(
-                        _INSERT_DISCLOSURE,
-                        {
-                            "case_id": change.case_id,
-                            "workflow_id": change.workflow_id,
-                            "step_key": step_key,
-                            "disclosed_at": change.occurred_at,
-                            "meeting_id": s.meeting_id,
-                            "asked_by": s.asked_by,
-                        },
-                    )
-                continue
-            await conn.execute(
-                _INSERT_SCREENING,
-                {
-                    "case_id": change.case_id,
-                    "workflow_id": change.workflow_id,
-                    "step_key": step_key,
-                    "instrument_id": s.instrument_id,
-                    "instrument_version": s.instrument_version,
-                    "total": s.total,
-                    "band": s.band,
-                    "risk_level": s.risk_level,
-                    "administered_at": change.occurred_at,
-                },
-            )
-
-    async def _record_next_steps(self, conn: AsyncConnection, change: CaseChange) -> None:
-        if not change.next_steps:
-            return
-        await conn.execute(
-            _UPSERT_NEXT_STEPS,
-            [
-                {
-                    "id": step.step_id,
-                    "case_id": change.case_id,
-                    "meeting_id": step.meeting_id,
-                    "track": step.track.value,
-                    "kind": step.kind,
-                    "owner": step.owner.value,
-                    "due_on": step.due_on,
-                    "intervention_id": step.intervention_id,
-                    "agreed_at": change.occurred_at,
-                }
-                for step in change.next_steps
-            ],
-        )
+            await write_change(session, change)
 
     @activity.defn
     async def record_intervention(self, change: InterventionChange) -> None:
@@ -454,6 +280,186 @@ class CaseRecords:
             )
         activity.logger.info("case anonymized")
         return ErasureResult(employee_erased=employee_erased)
+
+
+async def write_change(session: AsyncSession, change: CaseChange) -> None:
+    """The timeline event, the changed columns and deadlines, consent, meeting,
+    screenings and notifications of one change, in the caller's transaction."""
+    conn = await session.connection()
+    if change.opening is not None:
+        await _record_opening(session, change.opening)
+        activity.logger.info("case recorded")
+    if change.projection is not None:  # sent before the lean record
+        columns = CaseColumns(**change.projection.model_dump()).values()
+    else:
+        columns = change.columns.values() if change.columns is not None else {}
+    key = {"case_id_": change.case_id}
+    if columns:
+        found = await conn.scalar(_UPDATE_CASE, key | columns)
+    else:
+        found = await conn.scalar(_CASE_EXISTS, key)
+    if found is None:
+        raise ApplicationError("the case is not recorded", type=UNKNOWN_CASE, non_retryable=True)
+    await _append_event(
+        conn,
+        case_id=change.case_id,
+        workflow_id=change.workflow_id,
+        step_key=change.step_key,
+        kind=change.kind,
+        stage=change.stage.value,
+        occurred_at=change.occurred_at,
+        detail=change.detail,
+    )
+    await _record_deadlines(conn, change)
+    if change.consent is not None:
+        await conn.execute(
+            _UPSERT_CONSENT,
+            {
+                "case_id": change.case_id,
+                "party": change.consent.party.value,
+                "given": change.consent.given,
+                "recorded_at": change.occurred_at,
+            },
+        )
+    await _record_meeting(conn, change)
+    await _record_screenings(conn, change)
+    await _record_next_steps(conn, change)
+    await enqueue_notifications(
+        session,
+        case_id=change.case_id,
+        unit_code=change.unit_code,
+        notices=[
+            CaseNotice(
+                notification_key(change.workflow_id, change.step_key, n.recipient_role),
+                n.notification_type,
+                n.recipient_role,
+                due_on=n.due_on,
+                deadline_kind=n.deadline_kind,
+                meeting=n.meeting,
+            )
+            for n in change.notifications
+        ],
+    )
+
+
+async def _record_deadlines(conn: AsyncConnection, change: CaseChange) -> None:
+    """A whole plan replaces the stored one; otherwise the changed deadlines are written
+    over and the dropped ones deleted."""
+    deadlines: list[DeadlineRow | DeadlineView] = [*change.deadline_rows, *change.deadlines]
+    key = {"case_id_": change.case_id}
+    if change.plan_replaced or change.projection is not None:
+        await conn.execute(_DROP_DEADLINES, key)
+    elif change.deadlines_dropped:
+        await conn.execute(_DROP_SOME_DEADLINES, key | {"kinds": change.deadlines_dropped})
+    if not deadlines:
+        return
+    await conn.execute(
+        _UPSERT_DEADLINES,
+        [
+            {
+                "case_id": change.case_id,
+                "kind": d.kind,
+                "due_on": d.due_on,
+                "status": d.status.value,
+                "met_on": d.met_on,
+            }
+            for d in deadlines
+        ],
+    )
+
+
+async def _record_meeting(conn: AsyncConnection, change: CaseChange) -> None:
+    m = change.meeting
+    if m is None:
+        return
+    await conn.execute(
+        _UPSERT_MEETING,
+        {
+            "id": m.meeting_id,
+            "case_id": change.case_id,
+            "workflow_id": change.workflow_id,
+            "step_key": change.step_key,
+            "starts_at": m.starts_at,
+            "ends_at": m.ends_at,
+            "sequence": m.sequence,
+            "status": m.status,
+            "reinforced_support": m.reinforced_support,
+            "kind": m.kind,
+            "held_by": m.held_by,
+        },
+    )
+    roles = set(m.invited) | set(m.attended or ())
+    if roles:
+        await conn.execute(
+            _UPSERT_PARTICIPANTS,
+            [
+                {
+                    "meeting_id": m.meeting_id,
+                    "role": role,
+                    "attended": None if m.attended is None else role in m.attended,
+                }
+                for role in sorted(roles)
+            ],
+        )
+
+
+async def _record_screenings(conn: AsyncConnection, change: CaseChange) -> None:
+    """Scores of ordinary instruments into `screenings`; a protected instrument's result
+    only ever into `violence_disclosures`, and only when it is a disclosure."""
+    for index, s in enumerate(change.screenings):
+        step_key = f"{change.step_key}.{index}"
+        # Only protected instruments disclose; a change written before `protected`
+        # existed carries the disclosure alone.
+        if s.protected or s.disclosure:
+            if s.disclosure:
+                await conn.execute(
+                    _INSERT_DISCLOSURE,
+                    {
+                        "case_id": change.case_id,
+                        "workflow_id": change.workflow_id,
+                        "step_key": step_key,
+                        "disclosed_at": change.occurred_at,
+                        "meeting_id": s.meeting_id,
+                        "asked_by": s.asked_by,
+                    },
+                )
+            continue
+        await conn.execute(
+            _INSERT_SCREENING,
+            {
+                "case_id": change.case_id,
+                "workflow_id": change.workflow_id,
+                "step_key": step_key,
+                "instrument_id": s.instrument_id,
+                "instrument_version": s.instrument_version,
+                "total": s.total,
+                "band": s.band,
+                "risk_level": s.risk_level,
+                "administered_at": change.occurred_at,
+            },
+        )
+
+
+async def _record_next_steps(conn: AsyncConnection, change: CaseChange) -> None:
+    if not change.next_steps:
+        return
+    await conn.execute(
+        _UPSERT_NEXT_STEPS,
+        [
+            {
+                "id": step.step_id,
+                "case_id": change.case_id,
+                "meeting_id": step.meeting_id,
+                "track": step.track.value,
+                "kind": step.kind,
+                "owner": step.owner.value,
+                "due_on": step.due_on,
+                "intervention_id": step.intervention_id,
+                "agreed_at": change.occurred_at,
+            }
+            for step in change.next_steps
+        ],
+    )
 
 
 async def _record_opening(session: AsyncSession, record: OpenCaseRecord) -> None:

@@ -126,6 +126,9 @@ class CaseReferralResult(_Frozen):
     # The new case, or the employee's open case that the referral lost to.
     case_id: UUID
     opened: bool
+    # The new case's first change is in the record store with its row: the API need not
+    # wait for the case's workflow before it answers.
+    recorded: bool = False
 
 
 class MonitorView(_Frozen):

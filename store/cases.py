@@ -33,10 +33,11 @@ async def policy_of_unit(session: AsyncSession, code: str) -> Policy:
     return get_policy(policy_id or "se-default")
 
 
-async def insert_case(session: AsyncSession, record: OpenCaseRecord) -> None:
-    """The case's row at `identified`; nothing happens when it is already there."""
+async def insert_case(session: AsyncSession, record: OpenCaseRecord) -> bool:
+    """The case's row at `identified`; nothing happens when it is already there. True when
+    this call wrote it."""
     conn = await session.connection()
-    await conn.execute(
+    written = await conn.scalar(
         _INSERT_CASE,
         {
             "id": record.case_id,
@@ -50,7 +51,9 @@ async def insert_case(session: AsyncSession, record: OpenCaseRecord) -> None:
             "opened_at": record.opened_at,
         },
     )
+    return written is not None
 
 
 # Built once on the table, compiled once: every opening writes it.
-_INSERT_CASE = insert(table_of(Case)).on_conflict_do_nothing(index_elements=["id"])
+_CASES = table_of(Case)
+_INSERT_CASE = insert(_CASES).on_conflict_do_nothing(index_elements=["id"]).returning(_CASES.c.id)

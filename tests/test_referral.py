@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.absences import CaseOpener
+from models.absence import CaseReferralResult, CaseTriggerRequest
+from models.case import CaseTrigger
 from models.search_attributes import REHAB_STAGE, REHAB_UNIT
-from store.schema import Case, CaseEvent, Employee
+from store.schema import Case, CaseEvent, Employee, Notification
+from tests.case_steps import eventually
 
 # Valid by format, date and Luhn check digit (the textbook example numbers).
 PIN = "19811218-9876"
@@ -179,3 +185,132 @@ async def test_readiness_reports_ready_when_temporal_and_postgres_answer(
     ready = await api.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "checks": {"postgres": "ok", "temporal": "ok"}}
+
+
+async def test_a_referred_case_is_whole_when_the_api_answers_and_its_workflow_writes_none_of_it(
+    api: httpx.AsyncClient,
+    worker: Worker,
+    unit_code: str,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    coordinator_headers: dict[str, str],
+) -> None:
+    created = await api.post(
+        "/api/v1/cases",
+        json={"employee_ref": PIN, "unit_code": unit_code, "trigger": "manager_concern"},
+        headers=coordinator_headers,
+    )
+    assert created.status_code == 201, created.text
+    case_id = uuid.UUID(created.json()["case_id"])
+    # At once, with no waiting: the opener wrote the case's first change with its row.
+    async with sessionmaker() as session:
+        kinds = (
+            await session.scalars(
+                select(CaseEvent.kind).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
+            )
+        ).all()
+        told = set(
+            (
+                await session.execute(
+                    select(Notification.notification_type, Notification.recipient_role).where(
+                        Notification.case_id == case_id
+                    )
+                )
+            ).all()
+        )
+        case = await session.get(Case, case_id)
+    # (and, the test's unit having no contacts, that its notices could not be delivered)
+    assert [k for k in kinds if k != "notification_undeliverable"] == [
+        "case_opened",
+        "case_planned",
+    ]
+    assert {role for _, role in told} == {"coordinator", "manager", "employee"}
+    assert case is not None and case.policy_id is not None
+
+    # Its workflow took that change into its state and wrote nothing; the API asked it
+    # nothing either.
+    handle = time_skipping_env.client.get_workflow_handle(f"case-{case_id}")
+
+    async def first_task_done() -> list[Any]:
+        return list((await handle.fetch_history()).events)
+
+    events = await eventually(
+        first_task_done,
+        lambda es: any(e.HasField("workflow_task_completed_event_attributes") for e in es),
+    )
+    assert not [e for e in events if e.HasField("marker_recorded_event_attributes")]
+    assert not [
+        e for e in events if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    # The next change is written on top of it, as the case's own first write would be.
+    today = date.today()
+    sick = await api.post(
+        f"/api/v1/cases/{case_id}/set-sick-leave",
+        json={"start": (today - timedelta(days=3)).isoformat()},
+        headers=coordinator_headers,
+    )
+    assert sick.status_code == 200, sick.text
+    async with sessionmaker() as session:
+        case = await session.get(Case, case_id)
+        kinds = (
+            await session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == case_id))
+        ).all()
+    assert case is not None and case.sick_start == today - timedelta(days=3)
+    assert case.next_deadline_kind is not None
+    assert len([k for k in kinds if k != "notification_undeliverable"]) == 3
+
+
+async def test_a_retried_opening_does_not_write_the_first_change_over_a_later_one(
+    api: httpx.AsyncClient,
+    worker: Worker,
+    unit_code: str,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    coordinator_headers: dict[str, str],
+    task_queue: str,
+) -> None:
+    created = await api.post(
+        "/api/v1/cases",
+        json={"employee_ref": PIN, "unit_code": unit_code, "trigger": "manager_concern"},
+        headers=coordinator_headers,
+    )
+    assert created.status_code == 201, created.text
+    case_id = uuid.UUID(created.json()["case_id"])
+    start = date.today() - timedelta(days=3)
+    sick = await api.post(
+        f"/api/v1/cases/{case_id}/set-sick-leave",
+        json={"start": start.isoformat()},
+        headers=coordinator_headers,
+    )
+    assert sick.status_code == 200, sick.text
+    async with sessionmaker() as session:
+        case = await session.get(Case, case_id)
+    assert case is not None and case.sick_start == start
+
+    # The monitor's question again, as after a crash that lost its answer: the case is
+    # open, its row is there, and it has moved on since its opening.
+    opener = CaseOpener(sessionmaker, time_skipping_env.client, task_queue)
+    again = await ActivityEnvironment().run(
+        opener.open_for_referral,
+        CaseTriggerRequest(
+            employee_pseudonym=case.employee_pseudonym,
+            unit_code=unit_code,
+            trigger=CaseTrigger.MANAGER_CONCERN,
+            trigger_key=f"referral:{case_id}",
+            observed_on=case.opened_at.date(),
+            case_id=case_id,
+            opened_at=case.opened_at,
+        ),
+    )
+    assert again == CaseReferralResult(case_id=case_id, opened=True, recorded=False)
+    async with sessionmaker() as session:
+        case = await session.get(Case, case_id)
+        planned = (
+            await session.scalars(
+                select(func.count())
+                .select_from(CaseEvent)
+                .where(CaseEvent.case_id == case_id, CaseEvent.kind == "case_planned")
+            )
+        ).one()
+    assert case is not None and case.sick_start == start  # not put back to none
+    assert planned == 1

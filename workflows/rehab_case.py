@@ -157,8 +157,12 @@ class RehabCaseWorkflow(CaseChildren):
         if not s.recorded and input.opened_with_first_change:
             # Started with its stage and overdue flag; opened by its first change.
             self._published = (s.stage, s.overdue)
-            self._opening = self._opening_record()
-            await self._run([self._core.opened(workflow.now())])
+            if input.opening_recorded:
+                # The opener wrote this same first change with the case's row.
+                self._core.opening()
+            else:
+                self._opening = self._opening_record()
+                await self._run([self._core.opened(workflow.now())])
             s.recorded = True
             if input.team_known and s.meeting is None:
                 await self._run(

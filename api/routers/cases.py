@@ -180,9 +180,14 @@ async def create_case(
     )
     if not decided.opened:
         return await _conflict(session, caller, decided.case_id)
+    if decided.recorded:
+        # The opener wrote the case whole (its row, timeline, deadlines, notifications).
+        log.info("case opened", workflow_id=case_workflow_id(case_id), trigger=body.trigger.value)
+        return CaseCreated(case_id=case_id, stage=Stage.IDENTIFIED)
     try:
-        # The case's first activity writes its timeline and notifications; waiting for it
-        # means a GET right after this POST finds the whole case, not just its row.
+        # Opened by an older worker: the case's first activity writes its timeline and
+        # notifications; waiting for it means a GET right after this POST finds the whole
+        # case, not just its row.
         await answered_within(
             temporal.get_workflow_handle(case_workflow_id(case_id)).execute_update(
                 WAIT_UNTIL_RECORDED, rpc_timeout=timedelta(seconds=_RECORD_WAIT_S)

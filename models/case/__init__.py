@@ -297,6 +297,9 @@ class CaseInput(_Frozen):
     # Record-store writes run as local activities: in the worker, inside the workflow task
     # that made the change, so an action costs one workflow task and no activity task.
     records_locally: bool = False
+    # The opener wrote the case's first change (`CaseCore.opening`) with its row, in one
+    # transaction: the workflow starts recorded and writes nothing until the next change.
+    opening_recorded: bool = False
 
     def opening_record(self, workflow_id: str) -> OpenCaseRecord:
         """The case's open row, as the opener and the case's first change write it."""

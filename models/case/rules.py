@@ -35,6 +35,7 @@ from models.actions import (
 from models.case import (
     PARTY_RECIPIENT,
     CancelReason,
+    CaseChange,
     CaseInput,
     CaseState,
     ConsentRecord,
@@ -90,6 +91,15 @@ def initial_state(input: CaseInput) -> CaseState:
 
 class CaseCore(DueRules):
     """One case's rules over its state; see the module docstring."""
+
+    # ------------------------------------------------------------------ the opening
+
+    def opening(self) -> CaseChange:
+        """The first change of a case whose opener wrote it (`CaseInput.opening_recorded`),
+        dated when the case opened. The opener computes it on a new core to write it with
+        the case's row; the case's workflow computes it again on its own, to take the same
+        change into its state without writing it."""
+        return self.as_sent(self.opened(self.input.opened_at).change)
 
     # ------------------------------------------------------------------ the two entry points
 

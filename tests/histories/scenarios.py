@@ -354,6 +354,50 @@ async def case_lifecycle_lean_opening(client: Client, task_queue: str, unit_code
     return handle.id
 
 
+async def case_lifecycle_opened_by_referral(client: Client, task_queue: str, unit_code: str) -> str:
+    """A referral decided by the monitor, whose opener writes the case's first change with
+    its row (`opening_recorded`); then the whole lifecycle to closure."""
+    monitor = WithStartWorkflowOperation(
+        AbsenceMonitorWorkflow.run,
+        MonitorInput(state=MonitorState(employee_pseudonym=REFERRED_EMPLOYEE, unit_code=unit_code)),
+        id=monitor_workflow_id(REFERRED_EMPLOYEE),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    decided = await client.execute_update_with_start_workflow(
+        AbsenceMonitorWorkflow.open_case,
+        CaseReferral(
+            case_id=uuid.UUID("00000000-0000-4000-8000-00000000000b"),
+            unit_code=unit_code,
+            trigger=CaseTrigger.MANAGER_CONCERN,
+            opened_at=await _now(client),
+        ),
+        start_workflow_operation=monitor,
+    )
+    assert decided.opened and decided.recorded
+    handle = client.get_workflow_handle_for(
+        RehabCaseWorkflow.run, case_workflow_id(decided.case_id)
+    )
+    intervention_id = await _lean_to_plan(client, handle)
+    today = local_date(await _now(client))
+    await handle.execute_update(
+        RehabCaseWorkflow.complete_intervention,
+        CompleteIntervention(intervention_id=intervention_id, outcome=InterventionOutcome.ACHIEVED),
+    )
+    for extent in (50, 100):
+        await handle.execute_update(
+            RehabCaseWorkflow.record_return_to_work_step,
+            RecordReturnToWorkStep(extent=extent, from_date=today),
+        )
+    await handle.execute_update(
+        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB)
+    )
+    # Closed; its erasure, years on, is the lean lifecycle's history (the monitor here
+    # would wake all through them).
+    await _until_idle(handle)
+    return handle.id
+
+
 async def intervention_recorded_locally(client: Client, task_queue: str, unit_code: str) -> str:
     """A child of today's case: assigned, reminded and completed, written by local activities."""
     handle = await _lean_case(
@@ -473,6 +517,7 @@ SCENARIOS: dict[str, Scenario] = {
     "intervention_completed": intervention_completed,
     "rehab_case_lifecycle_lean_opening": case_lifecycle_lean_opening,
     "intervention_recorded_locally": intervention_recorded_locally,
+    "rehab_case_lifecycle_opened_by_referral": case_lifecycle_opened_by_referral,
 }
 
 
