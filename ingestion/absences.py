@@ -25,7 +25,6 @@ from models.absence import (
     AbsenceEventIn,
     AbsenceRecord,
     IngestResult,
-    MonitorInput,
     MonitorState,
     Rejection,
     monitor_workflow_id,
@@ -34,7 +33,7 @@ from models.plausible_dates import implausible_dates
 from models.policy import DateWindows, Policy, get_policy
 from store.employees import backfilling_coded_attributes, coded_attributes
 from store.schema import AbsenceEvent, Case, Employee, Unit
-from workflows.absence_monitor import AbsenceMonitorWorkflow
+from workflows.absence_monitor import AbsenceMonitorWorkflow, new_monitor_input
 
 log = structlog.get_logger(__name__)
 
@@ -461,8 +460,8 @@ class AbsenceIngestion:
             async with gate:
                 await self._client.start_workflow(
                     AbsenceMonitorWorkflow.run,
-                    MonitorInput(
-                        state=MonitorState(
+                    new_monitor_input(
+                        MonitorState(
                             employee_pseudonym=pseudonym,
                             unit_code=batch.unit_code,
                             knows_open_case=True,

@@ -77,6 +77,9 @@ class DueRule:
 
 class MonitorInput(_Frozen):
     state: MonitorState
+    # How many of the monitor's patches (workflows/absence_monitor.py MONITOR_PATCHES) the
+    # code that started this run had: those it takes without a marker. 0: started before.
+    patch_level: int = 0
 
 
 class CaseTriggerRequest(_Frozen):

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         CaseTriggerRequests,
         DueRule,
         MonitorInput,
+        MonitorState,
         MonitorView,
     )
     from models.case import CaseTrigger
@@ -57,6 +58,21 @@ LOCAL_REFERRAL_PATCH = "absence-local-referral"
 # activity too: the case is decided in the workflow task that saw the sick leave, with no
 # activity task to wait for in the queue and no second workflow task for its result.
 LOCAL_QUESTION_PATCH = "absence-local-question"
+# Every patch above, oldest first. A monitor started by code that has the first N of them
+# (`MonitorInput.patch_level`) takes their new paths without asking `workflow.patched`: no
+# marker and no `TemporalChangeVersion` upsert, which cost a visibility write per monitor.
+# A later patch is appended here; monitors started before it have a lower level and ask.
+MONITOR_PATCHES = (
+    SPELL_NEWS_PATCH,
+    OPEN_CASE_BELIEF_PATCH,
+    LOCAL_REFERRAL_PATCH,
+    LOCAL_QUESTION_PATCH,
+)
+
+
+def new_monitor_input(state: MonitorState) -> MonitorInput:
+    """The input of a monitor this code starts (or continues as new): it has every patch."""
+    return MonitorInput(state=state, patch_level=len(MONITOR_PATCHES))
 
 
 @workflow.defn
@@ -71,6 +87,10 @@ class AbsenceMonitorWorkflow:
         # Cases are opened (by a rule or by a referral) one at a time: the monitor is the
         # employee's single writer, so two openings can never both find no open case.
         self._opening = asyncio.Lock()
+        self._patch_level = input.patch_level
+
+    def _patched(self, patch_id: str) -> bool:
+        return MONITOR_PATCHES.index(patch_id) < self._patch_level or workflow.patched(patch_id)
 
     @workflow.signal
     def record_absences(self, batch: AbsenceBatch) -> None:
@@ -89,7 +109,7 @@ class AbsenceMonitorWorkflow:
             opened_at=referral.opened_at,
         )
         async with self._opening:
-            if workflow.patched(LOCAL_REFERRAL_PATCH):
+            if self._patched(LOCAL_REFERRAL_PATCH):
                 # Idempotent like the activity: the case id is the referral's, its start
                 # and its row are each made once however often this runs.
                 result = await workflow.execute_local_activity_method(
@@ -140,7 +160,7 @@ class AbsenceMonitorWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._inbox:
                     self._prune()
-                    workflow.continue_as_new(MonitorInput(state=self._state))
+                    workflow.continue_as_new(new_monitor_input(self._state))
 
     async def _wait_for_events_or_next_day_rule(self) -> None:
         if self._inbox:
@@ -240,7 +260,7 @@ class AbsenceMonitorWorkflow:
             if (
                 spell.start != current.start
                 and f"spell:{spell.start}" not in fired
-                and workflow.patched(SPELL_NEWS_PATCH)
+                and self._patched(SPELL_NEWS_PATCH)
             ):
                 due.append(DueRule(f"spell:{spell.start}", None, spell.start, current))
             if self._state.expected_end is not None:
@@ -265,7 +285,7 @@ class AbsenceMonitorWorkflow:
         return min(upcoming, default=None)
 
     async def _fire(self, dues: list[DueRule]) -> None:
-        if not workflow.patched(OPEN_CASE_BELIEF_PATCH):
+        if not self._patched(OPEN_CASE_BELIEF_PATCH):
             for due in dues:
                 await self._fire_one(due)
             return
@@ -302,7 +322,7 @@ class AbsenceMonitorWorkflow:
         if not dues:
             return
         requests = CaseTriggerRequests(requests=tuple(self._request(due) for due in dues))
-        if workflow.patched(LOCAL_QUESTION_PATCH):
+        if self._patched(LOCAL_QUESTION_PATCH):
             # A case opened now is dated by this workflow task, the same for every attempt.
             opened_at = workflow.now()
             requests = CaseTriggerRequests(

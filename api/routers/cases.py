@@ -37,7 +37,7 @@ from api.deps import (
 from api.errors import CaseDidNotAnswer, FieldRejected, answered_within
 from core.case_start import WAIT_UNTIL_RECORDED
 from core.identity import InvalidPersonalIdentityNumber, parse_personnummer
-from models.absence import CaseReferral, MonitorInput, MonitorState, monitor_workflow_id
+from models.absence import CaseReferral, MonitorState, monitor_workflow_id
 from models.api import (
     CaseConflict,
     CaseCreated,
@@ -60,7 +60,7 @@ from store import contacts as contact_store
 from store.audit import record_access
 from store.employees import pseudonym_for
 from store.schema import Unit
-from workflows.absence_monitor import AbsenceMonitorWorkflow
+from workflows.absence_monitor import AbsenceMonitorWorkflow, new_monitor_input
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 log = structlog.get_logger(__name__)
@@ -158,7 +158,7 @@ async def create_case(
     # and every absence rule one at a time, so concurrent referrals cannot both open one.
     monitor = WithStartWorkflowOperation(
         AbsenceMonitorWorkflow.run,
-        MonitorInput(state=MonitorState(employee_pseudonym=pseudonym, unit_code=body.unit_code)),
+        new_monitor_input(MonitorState(employee_pseudonym=pseudonym, unit_code=body.unit_code)),
         id=monitor_workflow_id(pseudonym),
         task_queue=settings.temporal.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -18,14 +18,23 @@ from core.identity import IdentityProtector
 from core.secrets import Secrets
 from core.temporal import query_with_retry
 from ingestion.absences import CASE_DUE_PRIORITY, SICK_NOW_PRIORITY, AbsenceIngestion
-from models.absence import CaseReferral, IngestResult, MonitorView, monitor_workflow_id
+from models.absence import (
+    AbsenceBatch,
+    AbsenceRecord,
+    CaseReferral,
+    IngestResult,
+    MonitorInput,
+    MonitorState,
+    MonitorView,
+    monitor_workflow_id,
+)
 from models.actions import AbsenceNews, CloseCase, RecordReturnToWorkStep
 from models.case import CaseOutcome, CaseTrigger, OpenCaseRecord, Stage, case_workflow_id
 from models.deadlines import local_date
 from store.cases import insert_case
 from store.schema import AbsenceEvent, Case, CaseEvent, Employee
 from tests.case_steps import eventually, through_planning
-from workflows.absence_monitor import AbsenceMonitorWorkflow
+from workflows.absence_monitor import MAX_BATCHES_PER_RUN, AbsenceMonitorWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
 
 pytestmark = pytest.mark.own_temporal("test")
@@ -603,6 +612,83 @@ async def test_a_monitor_opens_a_case_in_the_workflow_task_that_saw_the_sick_lea
     (case,) = await cases_of(sessionmaker)
     started = (await monitor.describe()).start_time
     assert case.opened_at >= started  # dated within the monitor's run, not before it
+
+
+async def test_a_monitor_started_today_records_no_patch_marker_and_upserts_nothing(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # A rule fires and a case opens: the paths behind every one of the monitor's patches.
+    await ingestion.ingest([sick("long", unit_code, today - timedelta(days=20))])
+    await eventually(lambda: _has_cases(sessionmaker, 1), bool)
+    monitor = await _monitor(time_skipping_env, sessionmaker)
+    await summary(time_skipping_env, sessionmaker)
+    events = (await monitor.fetch_history()).events
+    # Its input says which patches it was started with; none is asked of its history, so
+    # no marker and no TemporalChangeVersion upsert (a visibility write per monitor).
+    markers = {e.marker_recorded_event_attributes.marker_name for e in events}
+    assert "core_patch" not in markers
+    assert not [
+        e for e in events if e.HasField("upsert_workflow_search_attributes_event_attributes")
+    ]
+    assert await _questions(monitor) == (0, 1)
+
+
+async def test_a_monitor_started_before_its_patches_has_them_all_after_continue_as_new(
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    client = time_skipping_env.client
+    employee = uuid.uuid4()
+    async with sessionmaker.begin() as session:
+        session.add(Employee(pseudonym=employee, unit_code=unit_code))
+    # Started as older code started monitors: no patch level in its input.
+    handle = await client.start_workflow(
+        AbsenceMonitorWorkflow.run,
+        MonitorInput(state=MonitorState(employee_pseudonym=employee, unit_code=unit_code)),
+        id=monitor_workflow_id(employee),
+        task_queue=worker.task_queue,
+    )
+    first_run = handle.first_execution_run_id
+    old, long_start = today - timedelta(days=300), today - timedelta(days=20)
+    for _ in range(MAX_BATCHES_PER_RUN):
+        await handle.signal(
+            AbsenceMonitorWorkflow.record_absences,
+            AbsenceBatch(
+                unit_code=unit_code,
+                records=(AbsenceRecord(event_id="old", kind="sick", start=old, end=old),),
+            ),
+        )
+
+    async def run_id() -> str | None:
+        return (await handle.describe()).run_id
+
+    later = await eventually(run_id, lambda run: run != first_run)
+    # A long absence in the new run: a rule fires and a case opens.
+    await handle.signal(
+        AbsenceMonitorWorkflow.record_absences,
+        AbsenceBatch(
+            unit_code=unit_code,
+            records=(AbsenceRecord(event_id="long", kind="sick", start=long_start),),
+        ),
+    )
+    await eventually(lambda: _has_cases(sessionmaker, 1), bool)
+    new_run = client.get_workflow_handle(handle.id, run_id=later)
+    await eventually(
+        lambda: query_with_retry(new_run, AbsenceMonitorWorkflow.summary),
+        lambda view: not view.busy and any(k.startswith("long_absence") for k in view.fired),
+    )
+    events = (await new_run.fetch_history()).events
+    # Continued by today's code, the new run has every patch: none is asked of its history.
+    markers = {e.marker_recorded_event_attributes.marker_name for e in events}
+    assert "core_local_activity" in markers and "core_patch" not in markers
 
 
 async def test_a_new_sick_period_still_reaches_the_open_case(

@@ -18,7 +18,6 @@ from models.absence import (
     AbsenceBatch,
     AbsenceRecord,
     CaseReferral,
-    MonitorInput,
     MonitorState,
     monitor_workflow_id,
 )
@@ -67,7 +66,7 @@ from models.instruments import (
     score,
 )
 from tests.case_steps import eventually
-from workflows.absence_monitor import AbsenceMonitorWorkflow
+from workflows.absence_monitor import AbsenceMonitorWorkflow, new_monitor_input
 from workflows.information_request import InformationRequestWorkflow
 from workflows.intervention import InterventionWorkflow
 from workflows.rehab_case import RehabCaseWorkflow
@@ -359,7 +358,7 @@ async def case_lifecycle_opened_by_referral(client: Client, task_queue: str, uni
     its row (`opening_recorded`); then the whole lifecycle to closure."""
     monitor = WithStartWorkflowOperation(
         AbsenceMonitorWorkflow.run,
-        MonitorInput(state=MonitorState(employee_pseudonym=REFERRED_EMPLOYEE, unit_code=unit_code)),
+        new_monitor_input(MonitorState(employee_pseudonym=REFERRED_EMPLOYEE, unit_code=unit_code)),
         id=monitor_workflow_id(REFERRED_EMPLOYEE),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -526,7 +525,7 @@ async def absence_monitor_opens_case(client: Client, task_queue: str, unit_code:
     today = local_date(await _now(client))
     handle = await client.start_workflow(
         AbsenceMonitorWorkflow.run,
-        MonitorInput(state=MonitorState(employee_pseudonym=HISTORY_EMPLOYEE, unit_code=unit_code)),
+        new_monitor_input(MonitorState(employee_pseudonym=HISTORY_EMPLOYEE, unit_code=unit_code)),
         id=monitor_workflow_id(HISTORY_EMPLOYEE),
         task_queue=task_queue,
         start_signal="record_absences",
@@ -553,7 +552,7 @@ async def absence_monitor_decides_referrals(client: Client, task_queue: str, uni
     """Two referrals reach the employee's monitor: the first opens a case, the second loses."""
     monitor = WithStartWorkflowOperation(
         AbsenceMonitorWorkflow.run,
-        MonitorInput(state=MonitorState(employee_pseudonym=REFERRED_EMPLOYEE, unit_code=unit_code)),
+        new_monitor_input(MonitorState(employee_pseudonym=REFERRED_EMPLOYEE, unit_code=unit_code)),
         id=monitor_workflow_id(REFERRED_EMPLOYEE),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -731,7 +730,7 @@ async def absence_monitor_tells_open_case(client: Client, task_queue: str, unit_
 
     handle = await client.start_workflow(
         AbsenceMonitorWorkflow.run,
-        MonitorInput(state=MonitorState(employee_pseudonym=employee, unit_code=unit_code)),
+        new_monitor_input(MonitorState(employee_pseudonym=employee, unit_code=unit_code)),
         id=monitor_workflow_id(employee),
         task_queue=task_queue,
         start_signal="record_absences",
@@ -772,10 +771,8 @@ async def absence_monitor_knows_its_open_case(
 
     handle = await client.start_workflow(
         AbsenceMonitorWorkflow.run,
-        MonitorInput(
-            state=MonitorState(
-                employee_pseudonym=employee, unit_code=unit_code, knows_open_case=True
-            )
+        new_monitor_input(
+            MonitorState(employee_pseudonym=employee, unit_code=unit_code, knows_open_case=True)
         ),
         id=monitor_workflow_id(employee),
         task_queue=task_queue,
@@ -807,3 +804,9 @@ SCENARIOS["absence_monitor_knows_its_open_case"] = absence_monitor_knows_its_ope
 SCENARIOS["absence_monitor_opens_case_locally"] = absence_monitor_opens_case
 SCENARIOS["absence_monitor_tells_open_case_locally"] = absence_monitor_tells_open_case
 SCENARIOS["absence_monitor_knows_its_open_case_locally"] = absence_monitor_knows_its_open_case
+# Monitors started by today's code (`new_monitor_input`) know every patch they were started
+# with and record no patch markers: the `_locally` files keep guarding monitors that did.
+SCENARIOS["absence_monitor_opens_case_unmarked"] = absence_monitor_opens_case
+SCENARIOS["absence_monitor_tells_open_case_unmarked"] = absence_monitor_tells_open_case
+SCENARIOS["absence_monitor_knows_its_open_case_unmarked"] = absence_monitor_knows_its_open_case
+SCENARIOS["absence_monitor_decides_referrals_unmarked"] = absence_monitor_decides_referrals
