@@ -66,7 +66,7 @@ from temporalio.worker import Worker
 
 from api.dev_tokens import ensure_dev_tokens
 from benchmarks.baseline_keeper import BaselineKeeper, KeptBatch
-from benchmarks.stack import compile_workflow_modules
+from benchmarks.stack import BenchError, compile_workflow_modules
 from core.secrets import Secrets
 from core.settings import Settings
 from core.temporal import data_converter, is_transient, query_with_retry, workflow_runner
@@ -93,6 +93,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SIGNAL_CONCURRENCY = 32
 # Drain checks in flight at once: they cost the worker time on both sides.
 QUERY_CONCURRENCY = 16
+# A round drains in about two minutes at 5,000 employees; a workflow that never processes
+# its last event ends the run with its id instead of keeping it waiting forever.
+DRAIN_LIMIT_S = 900.0
 # Probe polls in flight at once. They ask the API (PostgreSQL), not the worker, so they have
 # a gate of their own: behind the drain checks, a probe would be seen late, not opened late.
 PROBE_CONCURRENCY = 4
@@ -159,9 +162,13 @@ def _key() -> str:
 
 
 async def until_drained(
-    pending: dict[str, Callable[[], Awaitable[bool]]], *, pause_s: float = 0.2
+    pending: dict[str, Callable[[], Awaitable[bool]]],
+    *,
+    pause_s: float = 0.2,
+    within_s: float = DRAIN_LIMIT_S,
 ) -> None:
-    """Until every check in `pending` (workflow id -> done?) holds.
+    """Until every check in `pending` (workflow id -> done?) holds; a BenchError naming the
+    workflows still behind after `within_s`, rather than a run that never ends.
 
     QUERY_CONCURRENCY checkers take the workflows in turn, each asking one until it is done
     (a workflow once done stays done) before taking the next. Asking every pending workflow
@@ -178,16 +185,28 @@ async def until_drained(
                 return False  # busy, or its signal-with-start is not through yet
             raise
 
-    left = iter(list(pending.values()))
+    left = iter(list(pending.items()))
+    behind: set[str] = set()
 
     async def checker() -> None:
-        for check in left:
+        for workflow_id, check in left:
+            behind.add(workflow_id)
             while True:
                 if await done(check):
                     break
                 await asyncio.sleep(pause_s)
+            behind.discard(workflow_id)
 
-    await asyncio.gather(*(checker() for _ in range(QUERY_CONCURRENCY)))
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(checker() for _ in range(QUERY_CONCURRENCY))), within_s
+        )
+    except TimeoutError:
+        waiting = sorted(behind)
+        raise BenchError(
+            f"not drained after {within_s:.0f} s: {len(waiting)} workflow(s) had not processed "
+            f"their last event, e.g. {', '.join(waiting[:3])}"
+        ) from None
 
 
 def percentile(values: Sequence[float], q: float) -> float:

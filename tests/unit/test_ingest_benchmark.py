@@ -9,6 +9,7 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
 from benchmarks.ingest import percentile, until_drained, workload
+from benchmarks.stack import BenchError
 from ingestion.absences import MAX_BATCH
 
 
@@ -46,6 +47,13 @@ async def test_a_query_that_fails_for_real_stops_the_benchmark() -> None:
     check, _ = answers(RPCStatusCode.INVALID_ARGUMENT)
     with pytest.raises(RPCError):
         await until_drained({"a": check}, pause_s=0)
+
+
+async def test_a_workflow_that_never_catches_up_ends_the_run_with_its_id() -> None:
+    done, _ = answers(True)
+    stuck, _ = answers(False)
+    with pytest.raises(BenchError, match=r"1 workflow\(s\).*stuck-one"):
+        await until_drained({"fine": done, "stuck-one": stuck}, pause_s=0.01, within_s=0.2)
 
 
 def test_every_batch_carries_one_probe_of_a_unit_of_its_own() -> None:
