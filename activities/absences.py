@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -13,7 +12,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.records import write_change
+from activities.records import append_event, write_change
 from core.case_start import start_case
 from models.absence import (
     CaseReferralResult,
@@ -24,9 +23,8 @@ from models.absence import (
 from models.actions import AbsenceNews
 from models.case import CaseInput, case_workflow_id
 from models.case.rules import CaseCore, initial_state
-from store.cases import insert_case, open_case_of, policy_of_unit
+from store.cases import OpenCase, insert_case, open_case_of, policy_of_unit
 from store.meeting_teams import team_of_unit
-from store.schema import Case, CaseEvent
 
 # Case ids opened by a monitor derive from the employee and the trigger, so a retried
 # activity finds the case it already started instead of opening a second one.
@@ -78,21 +76,18 @@ class CaseOpener:
                 case = await open_case_of(session, request.employee_pseudonym)
                 if case is not None and case.id != case_id:
                     # One open case per employee: later triggers and sick periods go to it.
-                    await session.execute(
-                        insert(CaseEvent)
-                        .values(
-                            case_id=case.id,
-                            workflow_id=case.workflow_id,
-                            step_key=f"monitor:{request.trigger_key}",
-                            kind="absence_observed",
-                            stage=case.stage,
-                            occurred_at=datetime.now(UTC),
-                            detail={
-                                "rule": request.trigger.value if request.trigger else "sick_period",
-                                "observed_on": request.observed_on.isoformat(),
-                            },
-                        )
-                        .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
+                    await append_event(
+                        await session.connection(),
+                        case_id=case.id,
+                        workflow_id=case.workflow_id,
+                        step_key=f"monitor:{request.trigger_key}",
+                        kind="absence_observed",
+                        stage=case.stage,
+                        occurred_at=datetime.now(UTC),
+                        detail={
+                            "rule": request.trigger.value if request.trigger else "sick_period",
+                            "observed_on": request.observed_on.isoformat(),
+                        },
                     )
                 elif request.trigger is not None:
                     # No open case, or this trigger's own (a retry): open it, or finish
@@ -224,7 +219,7 @@ class CaseOpener:
         activity.logger.warning("a second open case was refused by the record store")
         return winner.id
 
-    async def _deliver_sick_leave(self, case: Case, request: CaseTriggerRequest) -> None:
+    async def _deliver_sick_leave(self, case: OpenCase, request: CaseTriggerRequest) -> None:
         """Signal the sick leave to the open case, which applies it as the fitting action.
 
         A signal rather than an update: this activity holds a worker slot, and must not

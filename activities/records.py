@@ -114,7 +114,7 @@ def notification_key(workflow_id: str, step_key: str, role: RecipientRole) -> st
     return f"{workflow_id}:{step_key}:{role.value}"
 
 
-async def _append_event(conn: AsyncConnection, **values: Any) -> None:
+async def append_event(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(_APPEND_EVENT, values)
 
 
@@ -168,7 +168,7 @@ class CaseRecords:
                     **values,
                 },
             )
-            await _append_event(
+            await append_event(
                 conn,
                 case_id=iv.case_id,
                 workflow_id=change.workflow_id,
@@ -268,7 +268,7 @@ class CaseRecords:
                         EmployeeContact.employee_pseudonym == request.employee_pseudonym
                     )
                 )
-            await _append_event(
+            await append_event(
                 await session.connection(),
                 case_id=case,
                 workflow_id=request.workflow_id,
@@ -300,7 +300,7 @@ async def write_change(session: AsyncSession, change: CaseChange) -> None:
         found = await conn.scalar(_CASE_EXISTS, key)
     if found is None:
         raise ApplicationError("the case is not recorded", type=UNKNOWN_CASE, non_retryable=True)
-    await _append_event(
+    await append_event(
         conn,
         case_id=change.case_id,
         workflow_id=change.workflow_id,
@@ -472,7 +472,7 @@ async def _record_opening(session: AsyncSession, record: OpenCaseRecord) -> None
             "the case's unit is not registered", type=UNKNOWN_UNIT, non_retryable=True
         )
     await insert_case(session, record)
-    await _append_event(
+    await append_event(
         conn,
         case_id=record.case_id,
         workflow_id=record.workflow_id,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,10 +18,29 @@ async def get_case(session: AsyncSession, case_id: uuid.UUID) -> Case | None:
     return await session.get(Case, case_id)
 
 
-async def open_case_of(session: AsyncSession, pseudonym: uuid.UUID) -> Case | None:
-    return await session.scalar(
-        select(Case).where(Case.employee_pseudonym == pseudonym, Case.closed_at.is_(None)).limit(1)
-    )
+class OpenCase(NamedTuple):
+    """What deciding an opening needs of the employee's open case."""
+
+    id: uuid.UUID
+    workflow_id: str
+    stage: str
+
+
+# Built once on the tables, compiled once: every opening and every referral asks them.
+_CASES = table_of(Case)
+_UNITS = table_of(Unit)
+_OPEN_CASE = (
+    select(_CASES.c.id, _CASES.c.workflow_id, _CASES.c.stage)
+    .where(_CASES.c.employee_pseudonym == bindparam("pseudonym"), _CASES.c.closed_at.is_(None))
+    .limit(1)
+)
+_UNIT_POLICY = select(_UNITS.c.policy_id).where(_UNITS.c.code == bindparam("code"))
+
+
+async def open_case_of(session: AsyncSession, pseudonym: uuid.UUID) -> OpenCase | None:
+    conn = await session.connection()
+    row = (await conn.execute(_OPEN_CASE, {"pseudonym": pseudonym})).first()
+    return None if row is None else OpenCase(*row)
 
 
 async def unit_exists(session: AsyncSession, code: str) -> bool:
@@ -29,7 +49,8 @@ async def unit_exists(session: AsyncSession, code: str) -> bool:
 
 async def policy_of_unit(session: AsyncSession, code: str) -> Policy:
     """The policy a case of this unit takes a snapshot of when it starts (latest version)."""
-    policy_id = await session.scalar(select(Unit.policy_id).where(Unit.code == code))
+    conn = await session.connection()
+    policy_id = await conn.scalar(_UNIT_POLICY, {"code": code})
     return get_policy(policy_id or "se-default")
 
 
@@ -55,5 +76,4 @@ async def insert_case(session: AsyncSession, record: OpenCaseRecord) -> bool:
 
 
 # Built once on the table, compiled once: every opening writes it.
-_CASES = table_of(Case)
 _INSERT_CASE = insert(_CASES).on_conflict_do_nothing(index_elements=["id"]).returning(_CASES.c.id)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,12 +89,16 @@ async def add_team(
     return TeamWrite.UNITS_ADDED if added else TeamWrite.UNCHANGED
 
 
+# Built once: every opening asks it.
+_TEAM_OF_UNIT = (
+    select(MeetingTeam)
+    .join(MeetingTeamUnit, MeetingTeamUnit.team_code == MeetingTeam.code)
+    .where(MeetingTeamUnit.unit_code == bindparam("unit_code"))
+)
+
+
 async def team_of_unit(session: AsyncSession, unit_code: str) -> TeamConfig | None:
-    row = await session.scalar(
-        select(MeetingTeam)
-        .join(MeetingTeamUnit, MeetingTeamUnit.team_code == MeetingTeam.code)
-        .where(MeetingTeamUnit.unit_code == unit_code)
-    )
+    row = await session.scalar(_TEAM_OF_UNIT, {"unit_code": unit_code})
     return None if row is None else _config(row)
 
 
