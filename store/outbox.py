@@ -141,7 +141,7 @@ async def enqueue_notifications(
     if rows:
         await conn.execute(_INSERT_ROWS, [_ROW_DEFAULTS | row for row in rows])
     if undeliverable:
-        await _record_undeliverable(session, undeliverable, case_id, case.stage)
+        await _record_undeliverable(conn, undeliverable, case_id, case.stage)
 
 
 # Every row of one INSERT names the same columns.
@@ -153,6 +153,12 @@ _NOTIFICATIONS = table_of(Notification)
 _INSERT_ROWS = insert(_NOTIFICATIONS).on_conflict_do_nothing(index_elements=["delivery_key"])
 _WRITTEN_KEYS = select(_NOTIFICATIONS.c.idempotency_key).where(
     _NOTIFICATIONS.c.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+# Undeliverable: dated by the database, like the rows' own timestamps.
+_APPEND_UNDELIVERABLE = (
+    insert(table_of(CaseEvent))
+    .values(occurred_at=func.now())
+    .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
 )
 _cases = table_of(Case)
 _CASE_OF_NOTICE = select(_cases.c.stage, _cases.c.employee_pseudonym).where(
@@ -214,45 +220,38 @@ async def _recipients(
 
 
 async def _record_undeliverable(
-    session: AsyncSession, neutrals: list[dict[str, object]], case_id: UUID, stage: str
+    conn: AsyncConnection, neutrals: list[dict[str, object]], case_id: UUID, stage: str
 ) -> None:
-    await session.execute(
-        insert(Notification)
-        .values(
-            [
-                _ROW_DEFAULTS
-                | neutral
-                | {
-                    "delivery_key": delivery_key(str(neutral["idempotency_key"]), "none"),
-                    "status": "no_recipient",
-                }
-                for neutral in neutrals
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["delivery_key"])
+    await conn.execute(
+        _INSERT_ROWS,
+        [
+            _ROW_DEFAULTS
+            | neutral
+            | {
+                "delivery_key": delivery_key(str(neutral["idempotency_key"]), "none"),
+                "status": "no_recipient",
+            }
+            for neutral in neutrals
+        ],
     )
-    await session.execute(
-        insert(CaseEvent)
-        .values(
-            [
-                {
-                    "case_id": case_id,
-                    "workflow_id": case_workflow_id(case_id),
-                    "step_key": undeliverable_step_key(str(neutral["idempotency_key"])),
-                    "kind": UNDELIVERABLE_EVENT,
-                    "stage": stage,
-                    "occurred_at": func.now(),
-                    # Neutral on purpose: the role that has no contact and the type, nothing more.
-                    "detail": {
-                        "notification_type": neutral["notification_type"],
-                        "recipient_role": neutral["recipient_role"],
-                        "reason": "no_recipient",
-                    },
-                }
-                for neutral in neutrals
-            ]
-        )
-        .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
+    await conn.execute(
+        _APPEND_UNDELIVERABLE,
+        [
+            {
+                "case_id": case_id,
+                "workflow_id": case_workflow_id(case_id),
+                "step_key": undeliverable_step_key(str(neutral["idempotency_key"])),
+                "kind": UNDELIVERABLE_EVENT,
+                "stage": stage,
+                # Neutral on purpose: the role that has no contact and the type, nothing more.
+                "detail": {
+                    "notification_type": neutral["notification_type"],
+                    "recipient_role": neutral["recipient_role"],
+                    "reason": "no_recipient",
+                },
+            }
+            for neutral in neutrals
+        ],
     )
 
 
