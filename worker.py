@@ -64,6 +64,7 @@ def build_activities(
     return [
         records.open_case,
         records.record_change,
+        records.record_changes,
         records.record_intervention,
         records.erase_personal_data,
         case_opener.open_or_deliver,

@@ -181,6 +181,7 @@ class CaseOpener:
                 "policy": policy,
                 "opened_with_first_change": True,
                 "records_locally": True,
+                "records_in_batches": True,
                 "team_known": True,
                 "team_code": team.code if team is not None else None,
             }

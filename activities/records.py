@@ -18,6 +18,7 @@ from channels.message import NotificationType, RecipientRole
 from models.actions import InterventionChange
 from models.case import (
     CaseChange,
+    CaseChanges,
     CaseColumns,
     DeadlineRow,
     ErasureRequest,
@@ -134,6 +135,13 @@ class CaseRecords:
     async def record_change(self, change: CaseChange) -> None:
         async with self._sessionmaker.begin() as session:
             await write_change(session, change)
+
+    @activity.defn
+    async def record_changes(self, changes: CaseChanges) -> None:
+        """Several changes of one workflow task, in their order, in one transaction."""
+        async with self._sessionmaker.begin() as session:
+            for change in changes.changes:
+                await write_change(session, change)
 
     @activity.defn
     async def record_intervention(self, change: InterventionChange) -> None:

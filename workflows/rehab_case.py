@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         SetSickLeave,
     )
     from models.case import (
+        CaseChanges,
         CaseInput,
         CaseResult,
         CaseState,
@@ -63,9 +64,11 @@ with workflow.unsafe.imports_passed_through():
         Erase,
         FinishChild,
         Record,
+        RecordAll,
         ReleaseSeat,
         RequestSeat,
         StartChild,
+        batched,
     )
     from models.case.rules import CaseCore, initial_state
     from models.information_requests import (
@@ -493,10 +496,14 @@ class RehabCaseWorkflow(CaseChildren):
         return CaseActionResult(stage=s.stage, created_ids=created, case=self.state())
 
     async def _run(self, effects: list[Effect]) -> None:
+        if self._input.records_in_batches:
+            effects = batched(effects)
         for effect in effects:
             match effect:
                 case Record():
                     await self._record(effect)
+                case RecordAll():
+                    await self._record_all(effect.records)
                 case StartChild() if self._input.records_locally:
                     self._in_background(self._start_child_or_log(effect), effect.workflow_id)
                 case StartChild():
@@ -560,6 +567,22 @@ class RehabCaseWorkflow(CaseChildren):
             await workflow.execute_activity_method(
                 CaseRecords.record_change,
                 change,
+                start_to_close_timeout=RECORD_STORE_TIMEOUT,
+                retry_policy=RECORD_STORE_RETRY,
+            )
+
+    async def _record_all(self, records: tuple[Record, ...]) -> None:
+        """Changes that came together, written in one transaction; see `_record`."""
+        self._publish(records[-1].shown)
+        self._wake = True
+        async with self._record_lock:
+            changes = [self._core.as_sent(r.change) for r in records]
+            if self._opening is not None:
+                changes[0] = changes[0].model_copy(update={"opening": self._opening})
+                self._opening = None
+            await workflow.execute_local_activity_method(
+                CaseRecords.record_changes,
+                CaseChanges(changes=tuple(changes)),
                 start_to_close_timeout=RECORD_STORE_TIMEOUT,
                 retry_policy=RECORD_STORE_RETRY,
             )

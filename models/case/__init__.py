@@ -300,6 +300,9 @@ class CaseInput(_Frozen):
     # The opener wrote the case's first change (`CaseCore.opening`) with its row, in one
     # transaction: the workflow starts recorded and writes nothing until the next change.
     opening_recorded: bool = False
+    # Changes that come together (the deadlines a late-imported case finds already passed)
+    # are written by one local activity, in one transaction, not one each.
+    records_in_batches: bool = False
 
     def opening_record(self, workflow_id: str) -> OpenCaseRecord:
         """The case's open row, as the opener and the case's first change write it."""
@@ -565,6 +568,12 @@ class CaseChange(_Sparse):
     # The first change of a case opened with its first change: its row, `case_opened` and
     # the opening notifications are written in the same transaction, before the change.
     opening: OpenCaseRecord | None = None
+
+
+class CaseChanges(_Frozen):
+    """The changes of one workflow task, in order: written in one transaction."""
+
+    changes: tuple[CaseChange, ...]
 
 
 class ErasureRequest(_Frozen):

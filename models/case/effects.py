@@ -80,7 +80,32 @@ class Erase:
     request: ErasureRequest
 
 
-Effect = Record | StartChild | FinishChild | AskTeam | RequestSeat | ReleaseSeat | Erase
+@dataclass(frozen=True)
+class RecordAll:
+    """Consecutive records of one workflow task, written by one local activity."""
+
+    records: tuple[Record, ...]
+
+
+Effect = Record | RecordAll | StartChild | FinishChild | AskTeam | RequestSeat | ReleaseSeat | Erase
+
+
+def batched(effects: list[Effect]) -> list[Effect]:
+    """`effects` with each run of two or more consecutive records as one RecordAll."""
+    out: list[Effect] = []
+    run: list[Record] = []
+    for effect in [*effects, None]:
+        if isinstance(effect, Record):
+            run.append(effect)
+            continue
+        if len(run) > 1:
+            out.append(RecordAll(tuple(run)))
+        else:
+            out.extend(run)
+        run = []
+        if effect is not None:
+            out.append(effect)
+    return out
 
 
 @dataclass(frozen=True)

@@ -691,6 +691,38 @@ async def test_a_monitor_started_before_its_patches_has_them_all_after_continue_
     assert "core_local_activity" in markers and "core_patch" not in markers
 
 
+async def test_a_case_imported_late_writes_the_deadlines_it_finds_passed_in_one_transaction(
+    ingestion: AbsenceIngestion,
+    worker: Worker,
+    unit_code: str,
+    today: date,
+    time_skipping_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # Sick for a hundred days before the import: two deadlines passed, each overdue and
+    # escalated, all found by the case's first workflow task.
+    await ingestion.ingest([sick("long", unit_code, today - timedelta(days=100))])
+    case = await _the_case(time_skipping_env, sessionmaker)
+
+    async def deadline_steps() -> list[str]:
+        async with sessionmaker() as session:
+            kinds = await session.scalars(
+                select(CaseEvent.kind).where(CaseEvent.kind.startswith("deadline_"))
+            )
+            return sorted(kinds)
+
+    steps = await eventually(deadline_steps, lambda found: len(found) == 4)
+    assert steps == ["deadline_escalation"] * 2 + ["deadline_overdue"] * 2
+    # One local activity wrote all four; the opener had written the opening.
+    markers = [
+        e.marker_recorded_event_attributes
+        for e in (await case.fetch_history()).events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert [m.marker_name for m in markers] == ["core_local_activity"]
+    assert (await case.query(RehabCaseWorkflow.state)).overdue
+
+
 async def test_a_new_sick_period_still_reaches_the_open_case(
     ingestion: AbsenceIngestion,
     worker: Worker,

@@ -397,6 +397,37 @@ async def case_lifecycle_opened_by_referral(client: Client, task_queue: str, uni
     return handle.id
 
 
+async def case_overdue_when_opened(client: Client, task_queue: str, unit_code: str) -> str:
+    """A case opened a hundred days into a sick leave: the deadlines it finds passed are
+    written together (`records_in_batches`), then a coordinator acts on it."""
+    today = local_date(await _now(client))
+    handle = await start_case(
+        client,
+        CaseInput(
+            case_id=uuid.UUID("00000000-0000-4000-8000-00000000000c"),
+            employee_pseudonym=HISTORY_EMPLOYEE,
+            unit_code=unit_code,
+            trigger=CaseTrigger.LONG_ABSENCE,
+            opened_at=await _now(client),
+            sick_start=today - timedelta(days=100),
+            opened_with_first_change=True,
+            team_known=True,
+            records_locally=True,
+            records_in_batches=True,
+        ),
+        task_queue,
+    )
+    await handle.execute_update(RehabCaseWorkflow.wait_until_recorded)
+    await eventually(lambda: handle.query(RehabCaseWorkflow.state), lambda view: view.overdue)
+    held = await _now(client) - timedelta(hours=2)
+    await handle.execute_update(
+        RehabCaseWorkflow.book_joint_meeting,
+        BookJointMeeting(starts_at=held, ends_at=held + timedelta(hours=1)),
+    )
+    await _until_idle(handle)
+    return handle.id
+
+
 async def intervention_recorded_locally(client: Client, task_queue: str, unit_code: str) -> str:
     """A child of today's case: assigned, reminded and completed, written by local activities."""
     handle = await _lean_case(
@@ -517,6 +548,7 @@ SCENARIOS: dict[str, Scenario] = {
     "rehab_case_lifecycle_lean_opening": case_lifecycle_lean_opening,
     "intervention_recorded_locally": intervention_recorded_locally,
     "rehab_case_lifecycle_opened_by_referral": case_lifecycle_opened_by_referral,
+    "rehab_case_overdue_when_opened": case_overdue_when_opened,
 }
 
 
