@@ -10,7 +10,18 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, nulls_last, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    nulls_last,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.meetings import TEAM_WORKFLOW_PREFIX
@@ -57,6 +68,25 @@ class CaseScope:
             )
         return and_(true(), *conditions)
 
+    def _shape(self) -> tuple[bool, bool, bool, bool]:
+        return (
+            self.nothing,
+            self.units is not None,
+            self.employee_pseudonym is not None,
+            self.consent_party is not None,
+        )
+
+    def _params(self) -> dict[str, object]:
+        """The values of the parameters that `_shape`'s statement has."""
+        params: dict[str, object] = {}
+        if self.units is not None:
+            params["scope_units"] = sorted(self.units)
+        if self.employee_pseudonym is not None:
+            params["scope_employee"] = self.employee_pseudonym
+        if self.consent_party is not None:
+            params["scope_party"] = self.consent_party
+        return params
+
 
 @dataclass(frozen=True)
 class CaseFilters:
@@ -98,8 +128,37 @@ async def list_cases(
     return rows.all(), int(total or 0)
 
 
+# One case as a caller may see it: asked by every request about a case, so built once per
+# shape of scope with the scope's values as parameters, not once per request.
+_VISIBLE_CASE: dict[tuple[bool, bool, bool, bool], Select[Case]] = {}
+
+
+def _visible_case_statement(shape: tuple[bool, bool, bool, bool]) -> Select[Case]:
+    nothing, units, employee, party = shape
+    conditions: list[ColumnElement[bool]] = [Case.id == bindparam("case_id")]
+    if nothing:
+        conditions.append(false())
+    if units:
+        conditions.append(Case.unit_code.in_(bindparam("scope_units", expanding=True)))
+    if employee:
+        conditions.append(Case.employee_pseudonym == bindparam("scope_employee"))
+    if party:
+        conditions.append(
+            exists().where(
+                CaseConsent.case_id == Case.id,
+                CaseConsent.party == bindparam("scope_party"),
+                CaseConsent.given.is_(True),
+            )
+        )
+    return select(Case).where(*conditions)
+
+
 async def visible_case(session: AsyncSession, scope: CaseScope, case_id: uuid.UUID) -> Case | None:
-    return await session.scalar(select(Case).where(Case.id == case_id, scope.predicate()))
+    shape = scope._shape()
+    statement = _VISIBLE_CASE.get(shape)
+    if statement is None:
+        statement = _VISIBLE_CASE.setdefault(shape, _visible_case_statement(shape))
+    return await session.scalar(statement, {"case_id": case_id} | scope._params())
 
 
 async def consents_of(session: AsyncSession, case_id: uuid.UUID) -> Sequence[CaseConsent]:
