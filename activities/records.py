@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -296,7 +297,10 @@ async def write_change(session: AsyncSession, change: CaseChange) -> None:
     conn = await session.connection()
     if change.opening is not None:
         await _record_opening(session, change.opening)
-        activity.logger.info("case recorded")
+        # Written by the case's own activity, or by the opener on the employee's monitor:
+        # either way the line names the case.
+        with structlog.contextvars.bound_contextvars(case_id=str(change.case_id)):
+            activity.logger.info("case recorded")
     if change.projection is not None:  # sent before the lean record
         columns = CaseColumns(**change.projection.model_dump()).values()
     else:
