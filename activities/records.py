@@ -6,6 +6,7 @@ notifications that announce the fact commit together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -129,7 +130,10 @@ class CaseRecords:
     @activity.defn
     async def open_case(self, record: OpenCaseRecord) -> None:
         async with self._sessionmaker.begin() as session:
-            await _record_opening(session, record)
+            notices = await _record_opening(session, record)
+            await enqueue_notifications(
+                session, case_id=record.case_id, unit_code=record.unit_code, notices=notices
+            )
         activity.logger.info("case recorded")
 
     @activity.defn
@@ -141,8 +145,7 @@ class CaseRecords:
     async def record_changes(self, changes: CaseChanges) -> None:
         """Several changes of one workflow task, in their order, in one transaction."""
         async with self._sessionmaker.begin() as session:
-            for change in changes.changes:
-                await write_change(session, change)
+            await write_changes(session, changes.changes)
 
     @activity.defn
     async def record_intervention(self, change: InterventionChange) -> None:
@@ -294,9 +297,27 @@ class CaseRecords:
 async def write_change(session: AsyncSession, change: CaseChange) -> None:
     """The timeline event, the changed columns and deadlines, consent, meeting,
     screenings and notifications of one change, in the caller's transaction."""
+    await write_changes(session, (change,))
+
+
+async def write_changes(session: AsyncSession, changes: Sequence[CaseChange]) -> None:
+    """Changes of one case in their order, then all their notifications (and an opening's)
+    with one handful of statements, in the caller's transaction."""
+    notices: list[CaseNotice] = []
+    for change in changes:
+        notices += await _write_facts(session, change)
+    first = changes[0]
+    await enqueue_notifications(
+        session, case_id=first.case_id, unit_code=first.unit_code, notices=notices
+    )
+
+
+async def _write_facts(session: AsyncSession, change: CaseChange) -> list[CaseNotice]:
+    """Everything of one change but its notifications, which it returns."""
+    notices: list[CaseNotice] = []
     conn = await session.connection()
     if change.opening is not None:
-        await _record_opening(session, change.opening)
+        notices += await _record_opening(session, change.opening)
         # Written by the case's own activity, or by the opener on the employee's monitor:
         # either way the line names the case.
         with structlog.contextvars.bound_contextvars(case_id=str(change.case_id)):
@@ -336,22 +357,17 @@ async def write_change(session: AsyncSession, change: CaseChange) -> None:
     await _record_meeting(conn, change)
     await _record_screenings(conn, change)
     await _record_next_steps(conn, change)
-    await enqueue_notifications(
-        session,
-        case_id=change.case_id,
-        unit_code=change.unit_code,
-        notices=[
-            CaseNotice(
-                notification_key(change.workflow_id, change.step_key, n.recipient_role),
-                n.notification_type,
-                n.recipient_role,
-                due_on=n.due_on,
-                deadline_kind=n.deadline_kind,
-                meeting=n.meeting,
-            )
-            for n in change.notifications
-        ],
-    )
+    return notices + [
+        CaseNotice(
+            notification_key(change.workflow_id, change.step_key, n.recipient_role),
+            n.notification_type,
+            n.recipient_role,
+            due_on=n.due_on,
+            deadline_kind=n.deadline_kind,
+            meeting=n.meeting,
+        )
+        for n in change.notifications
+    ]
 
 
 async def _record_deadlines(conn: AsyncConnection, change: CaseChange) -> None:
@@ -474,9 +490,9 @@ async def _record_next_steps(conn: AsyncConnection, change: CaseChange) -> None:
     )
 
 
-async def _record_opening(session: AsyncSession, record: OpenCaseRecord) -> None:
-    """The case's row (if the opener has not written it), `case_opened` and the opening
-    notifications; each is written once, however often it is retried."""
+async def _record_opening(session: AsyncSession, record: OpenCaseRecord) -> list[CaseNotice]:
+    """The case's row (if the opener has not written it) and `case_opened`, each written
+    once however often it is retried; the opening notifications are returned."""
     conn = await session.connection()
     if await conn.scalar(_UNIT_EXISTS, {"code": record.unit_code}) is None:
         # Retrying cannot make a unit appear; the coordinator must fix the referral.
@@ -494,12 +510,7 @@ async def _record_opening(session: AsyncSession, record: OpenCaseRecord) -> None
         occurred_at=record.opened_at,
         detail={"trigger": record.trigger.value, "policy": record.policy_id},
     )
-    await enqueue_notifications(
-        session,
-        case_id=record.case_id,
-        unit_code=record.unit_code,
-        notices=[
-            CaseNotice(notification_key(record.workflow_id, "case_opened", role), kind, role)
-            for kind, role in _OPENING_NOTIFICATIONS
-        ],
-    )
+    return [
+        CaseNotice(notification_key(record.workflow_id, "case_opened", role), kind, role)
+        for kind, role in _OPENING_NOTIFICATIONS
+    ]
