@@ -9,8 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Select,
     and_,
@@ -51,22 +53,7 @@ class CaseScope:
     nothing: bool = False
 
     def predicate(self) -> ColumnElement[bool]:
-        if self.nothing:
-            return false()
-        conditions: list[ColumnElement[bool]] = []
-        if self.units is not None:
-            conditions.append(Case.unit_code.in_(sorted(self.units)))
-        if self.employee_pseudonym is not None:
-            conditions.append(Case.employee_pseudonym == self.employee_pseudonym)
-        if self.consent_party is not None:
-            conditions.append(
-                exists().where(
-                    CaseConsent.case_id == Case.id,
-                    CaseConsent.party == self.consent_party,
-                    CaseConsent.given.is_(True),
-                )
-            )
-        return and_(true(), *conditions)
+        return and_(true(), *_scope_conditions(self._shape(), self._params()))
 
     def _shape(self) -> tuple[bool, bool, bool, bool]:
         return (
@@ -133,24 +120,39 @@ async def list_cases(
 _VISIBLE_CASE: dict[tuple[bool, bool, bool, bool], Select[Case]] = {}
 
 
-def _visible_case_statement(shape: tuple[bool, bool, bool, bool]) -> Select[Case]:
+def _scope_conditions(
+    shape: tuple[bool, bool, bool, bool], values: dict[str, object] | None = None
+) -> list[ColumnElement[bool]]:
+    """The conditions of a scope of this shape: the one statement of who may see which
+    case, for lists and for one case alike. Its parameters (`CaseScope._params`) take
+    `values`, or are left to be given at execution."""
+
+    def param(name: str, *, expanding: bool = False) -> BindParameter[Any]:
+        if values is None:
+            return bindparam(name, expanding=expanding)
+        return bindparam(name, values[name], expanding=expanding)
+
     nothing, units, employee, party = shape
-    conditions: list[ColumnElement[bool]] = [Case.id == bindparam("case_id")]
     if nothing:
-        conditions.append(false())
+        return [false()]
+    conditions: list[ColumnElement[bool]] = []
     if units:
-        conditions.append(Case.unit_code.in_(bindparam("scope_units", expanding=True)))
+        conditions.append(Case.unit_code.in_(param("scope_units", expanding=True)))
     if employee:
-        conditions.append(Case.employee_pseudonym == bindparam("scope_employee"))
+        conditions.append(Case.employee_pseudonym == param("scope_employee"))
     if party:
         conditions.append(
             exists().where(
                 CaseConsent.case_id == Case.id,
-                CaseConsent.party == bindparam("scope_party"),
+                CaseConsent.party == param("scope_party"),
                 CaseConsent.given.is_(True),
             )
         )
-    return select(Case).where(*conditions)
+    return conditions
+
+
+def _visible_case_statement(shape: tuple[bool, bool, bool, bool]) -> Select[Case]:
+    return select(Case).where(Case.id == bindparam("case_id"), *_scope_conditions(shape))
 
 
 async def visible_case(session: AsyncSession, scope: CaseScope, case_id: uuid.UUID) -> Case | None:
