@@ -330,11 +330,8 @@ async def _lean_to_plan(client: Client, handle: WorkflowHandle[Any, CaseResult])
     return intervention_id
 
 
-async def case_lifecycle_lean_opening(client: Client, task_queue: str, unit_code: str) -> str:
-    """Today's case through plan, intervention, return to work, closure and erasure."""
-    handle = await _lean_case(
-        client, task_queue, unit_code, uuid.UUID("00000000-0000-4000-8000-000000000009")
-    )
+async def _lean_to_closed(client: Client, handle: WorkflowHandle[Any, CaseResult]) -> None:
+    """Through plan, the intervention completed, return to work at 50 % and 100 %, closure."""
     intervention_id = await _lean_to_plan(client, handle)
     today = local_date(await _now(client))
     await handle.execute_update(
@@ -349,6 +346,14 @@ async def case_lifecycle_lean_opening(client: Client, task_queue: str, unit_code
     await handle.execute_update(
         RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB)
     )
+
+
+async def case_lifecycle_lean_opening(client: Client, task_queue: str, unit_code: str) -> str:
+    """Today's case through plan, intervention, return to work, closure and erasure."""
+    handle = await _lean_case(
+        client, task_queue, unit_code, uuid.UUID("00000000-0000-4000-8000-000000000009")
+    )
+    await _lean_to_closed(client, handle)
     await handle.result()
     return handle.id
 
@@ -377,20 +382,7 @@ async def case_lifecycle_opened_by_referral(client: Client, task_queue: str, uni
     handle = client.get_workflow_handle_for(
         RehabCaseWorkflow.run, case_workflow_id(decided.case_id)
     )
-    intervention_id = await _lean_to_plan(client, handle)
-    today = local_date(await _now(client))
-    await handle.execute_update(
-        RehabCaseWorkflow.complete_intervention,
-        CompleteIntervention(intervention_id=intervention_id, outcome=InterventionOutcome.ACHIEVED),
-    )
-    for extent in (50, 100):
-        await handle.execute_update(
-            RehabCaseWorkflow.record_return_to_work_step,
-            RecordReturnToWorkStep(extent=extent, from_date=today),
-        )
-    await handle.execute_update(
-        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB)
-    )
+    await _lean_to_closed(client, handle)
     # Closed; its erasure, years on, is the lean lifecycle's history (the monitor here
     # would wake all through them).
     await _until_idle(handle)
