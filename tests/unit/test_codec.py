@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
-from temporalio.converter import WorkflowSerializationContext
+from temporalio.converter import DataConverter, WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 
 from core.codec import (
@@ -136,6 +136,26 @@ async def test_payloads_are_labelled_with_their_workflow_when_the_sdk_says_which
     ]
 
 
+async def test_a_kept_converter_labels_each_workflow_as_its_own_however_they_interleave() -> None:
+    converter = build_data_converter(_ring("k1"))
+
+    def of(workflow_id: str) -> DataConverter:
+        return converter.with_context(
+            WorkflowSerializationContext(namespace="default", workflow_id=workflow_id)
+        )
+
+    labels = []
+    for workflow_id in ("case-a", "case-b", "case-a", "case-b"):
+        [payload] = await of(workflow_id).encode([CANARY])
+        labels.append(payload_workflow_id(payload))
+        assert await of(workflow_id).decode([payload], [str]) == [CANARY]
+
+    assert labels == ["case-a", "case-b", "case-a", "case-b"]
+    # Each workflow's converter is made once and then kept.
+    assert of("case-a") is of("case-a")
+    assert of("case-a") is not of("case-b")
+
+
 async def test_relabelling_a_payload_for_another_workflow_is_detected() -> None:
     codec = EncryptionCodec(_ring("k1")).with_context(
         WorkflowSerializationContext(namespace="default", workflow_id="case-of-unit-b")
@@ -247,9 +267,7 @@ async def test_payloads_encrypted_before_compression_existed_still_decode() -> N
     # The format of every payload written before compression: the serialized payload
     # itself, with the key id and the label as associated data.
     nonce = b"\x01" * NONCE_BYTES
-    ciphertext = AESGCM(ring.keys["k1"]).encrypt(
-        nonce, plain.SerializeToString(), b"k1\x00case-9"
-    )
+    ciphertext = AESGCM(ring.keys["k1"]).encrypt(nonce, plain.SerializeToString(), b"k1\x00case-9")
     old = Payload(
         metadata={
             "encoding": b"binary/encrypted",
