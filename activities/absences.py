@@ -35,6 +35,24 @@ def _no_ids() -> uuid.UUID:
     raise AssertionError("a case's opening creates no ids")
 
 
+def _told_at_opening(
+    opened_now: dict[uuid.UUID, CaseInput] | None, case_id: uuid.UUID, news: CaseTriggerRequest
+) -> bool:
+    """Whether the news only repeats the sick leave a case opened a moment ago started with.
+
+    A monitor asks about everything due at one wake-up together: the rule that opens the case,
+    then the sick period (and its expected end) that led to it. The new case already has those
+    dates, so it would refuse the news as changing nothing; not signalling it spares the case
+    a workflow task (and Temporal a signal) for each case a monitor opens.
+    """
+    opening = None if opened_now is None else opened_now.get(case_id)
+    return (
+        opening is not None
+        and news.sick_start == opening.sick_start
+        and news.expected_end in (None, opening.expected_end)
+    )
+
+
 class CaseOpener:
     """Given the record store and a Temporal client by the worker."""
 
@@ -53,20 +71,26 @@ class CaseOpener:
     async def open_or_deliver_all(self, requests: CaseTriggerRequests) -> CaseTriggerResult:
         """Everything due at one wake-up of a monitor, in order, in one activity.
 
-        Each request sees the case an earlier one opened, as separate activities did. Retried
+        Each request sees the case an earlier one opened, as separate activities did, except
+        that news which only repeats the sick leave that case was opened with is not signalled
+        to it (see `_told_at_opening`). Retried
         as a whole, which is safe: a case id derives from its trigger key, and a timeline
         entry or a piece of news is written once per key. The result names the employee's
         open case after the last request (None: none), which the monitor goes on believing.
         """
         opened = False
         case_id = None
+        # The cases this call opened, with what each was opened with.
+        opened_now: dict[uuid.UUID, CaseInput] = {}
         for request in requests.requests:
-            result = await self._open_or_deliver(request)
+            result = await self._open_or_deliver(request, opened_now)
             opened = opened or result.opened
             case_id = result.case_id
         return CaseTriggerResult(case_id=case_id, opened=opened)
 
-    async def _open_or_deliver(self, request: CaseTriggerRequest) -> CaseTriggerResult:
+    async def _open_or_deliver(
+        self, request: CaseTriggerRequest, opened_now: dict[uuid.UUID, CaseInput] | None = None
+    ) -> CaseTriggerResult:
         case_id = uuid.uuid5(
             _CASE_ID_NAMESPACE, f"{request.employee_pseudonym}:{request.trigger_key}"
         )
@@ -114,11 +138,14 @@ class CaseOpener:
                 raise  # not the one-open-case index after all: retry
             return CaseTriggerResult(case_id=winner, opened=False)
         if case is not None and case.id != case_id:
-            await self._deliver_sick_leave(case, request)
+            if not _told_at_opening(opened_now, case.id, request):
+                await self._deliver_sick_leave(case, request)
             return CaseTriggerResult(case_id=case.id, opened=False)
         if opening is None:
             return CaseTriggerResult(case_id=None, opened=False)
         await self._start(opening)
+        if opened_now is not None:
+            opened_now[case_id] = opening
         activity.logger.info("case opened by absence rule", extra={"rule": opening.trigger.value})
         return CaseTriggerResult(case_id=case_id, opened=True)
 

@@ -621,6 +621,21 @@ async def test_a_monitor_opens_a_case_in_the_workflow_task_that_saw_the_sick_lea
     assert not [
         e for e in events if e.HasField("upsert_workflow_search_attributes_event_attributes")
     ]
+    # The sick period that led to the case is on its timeline, but not signalled to it as
+    # news: the case was opened with those dates.
+    async with sessionmaker() as session:
+        observed = await session.scalars(
+            select(CaseEvent.detail).where(
+                CaseEvent.case_id == case.id, CaseEvent.kind == "absence_observed"
+            )
+        )
+        assert [d["rule"] for d in observed] == ["sick_period"]
+    case_events = (
+        await time_skipping_env.client.get_workflow_handle(case.workflow_id).fetch_history()
+    ).events
+    assert not [
+        e for e in case_events if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
 
 
 async def test_a_monitor_started_before_its_patches_has_them_all_after_continue_as_new(
