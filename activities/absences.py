@@ -42,8 +42,8 @@ def _told_at_opening(
 
     A monitor asks about everything due at one wake-up together: the rule that opens the case,
     then the sick period (and its expected end) that led to it. The new case already has those
-    dates, so it would refuse the news as changing nothing; not signalling it spares the case
-    a workflow task (and Temporal a signal) for each case a monitor opens.
+    dates, so it would refuse the news as changing nothing. Not signalling it spares Temporal
+    a signal, and the case the news's handling, for each case a monitor opens.
     """
     opening = None if opened_now is None else opened_now.get(case_id)
     return (
