@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,7 +13,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.records import append_event, write_change
+from activities.records import append_event, write_changes
 from core.case_start import start_case
 from models.absence import (
     CaseReferralResult,
@@ -31,8 +32,21 @@ from store.meeting_teams import team_of_unit
 _CASE_ID_NAMESPACE = uuid.UUID("1b3e9f52-4f0c-4a44-9d0e-6a3c1b7e2f10")
 
 
+def rule_case_id(employee_pseudonym: uuid.UUID, trigger_key: str) -> uuid.UUID:
+    """The id of the case a monitor's rule opens: the same for every retry of the rule."""
+    return uuid.uuid5(_CASE_ID_NAMESPACE, f"{employee_pseudonym}:{trigger_key}")
+
+
 def _no_ids() -> uuid.UUID:
     raise AssertionError("a case's opening creates no ids")
+
+
+class Opening(NamedTuple):
+    """A case's input as the opener wrote its opening, and whether the case starts overdue
+    (its search attribute), which the opener knows when it wrote what had passed."""
+
+    input: CaseInput
+    overdue: bool = False
 
 
 def _told_at_opening(
@@ -91,10 +105,8 @@ class CaseOpener:
     async def _open_or_deliver(
         self, request: CaseTriggerRequest, opened_now: dict[uuid.UUID, CaseInput] | None = None
     ) -> CaseTriggerResult:
-        case_id = uuid.uuid5(
-            _CASE_ID_NAMESPACE, f"{request.employee_pseudonym}:{request.trigger_key}"
-        )
-        opening: CaseInput | None = None
+        case_id = rule_case_id(request.employee_pseudonym, request.trigger_key)
+        opening: Opening | None = None
         try:
             async with self._sessionmaker.begin() as session:
                 case = await open_case_of(session, request.employee_pseudonym)
@@ -145,8 +157,10 @@ class CaseOpener:
             return CaseTriggerResult(case_id=None, opened=False)
         await self._start(opening)
         if opened_now is not None:
-            opened_now[case_id] = opening
-        activity.logger.info("case opened by absence rule", extra={"rule": opening.trigger.value})
+            opened_now[case_id] = opening.input
+        activity.logger.info(
+            "case opened by absence rule", extra={"rule": opening.input.trigger.value}
+        )
         return CaseTriggerResult(case_id=case_id, opened=True)
 
     @activity.defn
@@ -184,7 +198,7 @@ class CaseOpener:
         await self._start(opening)
         activity.logger.info("case opened", extra={"trigger": request.trigger.value})
         return CaseReferralResult(
-            case_id=request.case_id, opened=True, recorded=opening.opening_recorded
+            case_id=request.case_id, opened=True, recorded=opening.input.opening_recorded
         )
 
     # An opening is the case's open row, written in the transaction that found no other
@@ -197,7 +211,7 @@ class CaseOpener:
     # crash between the two steps finds the row with this opening's own id: writing it
     # again changes nothing, and the start finds the workflow, or starts it at last.
 
-    async def _write_opening(self, session: AsyncSession, case_input: CaseInput) -> CaseInput:
+    async def _write_opening(self, session: AsyncSession, case_input: CaseInput) -> Opening:
         """The case's row; the input its workflow starts with, policy and team included."""
         # The case takes a snapshot of its unit's policy when it starts, and learns its
         # unit's meeting team now rather than by an activity of its own.
@@ -219,17 +233,24 @@ class CaseOpener:
             # A retry after this opening committed: its workflow may have moved on since,
             # so its first change is not written again. Started now (it was not, if the
             # retry follows a crash before the start), the case writes it itself.
-            return case_input
-        # The case's first change, as its workflow would write it when it starts: in this
+            return Opening(case_input)
+        # The case's first change, as its workflow would write it when it starts, and what
+        # had already fallen due by then (a late import's passed deadline steps): in this
         # transaction, so the case is whole in the record store once it is decided, and
         # the case's first workflow task writes nothing.
-        first = CaseCore(case_input, initial_state(case_input), workflow_id, _no_ids).opening()
-        await write_change(session, first.model_copy(update={"opening": record}))
-        return case_input.model_copy(update={"opening_recorded": True})
+        core = CaseCore(case_input, initial_state(case_input), workflow_id, _no_ids)
+        first = core.opening()
+        passed = core.passed_at_opening()
+        opened = first.model_copy(update={"opening": record})
+        await write_changes(session, [opened, *(passed or ())])
+        recorded = case_input.model_copy(
+            update={"opening_recorded": True, "passed_recorded": passed is not None}
+        )
+        return Opening(recorded, overdue=core.state.overdue)
 
-    async def _start(self, case_input: CaseInput) -> None:
+    async def _start(self, opening: Opening) -> None:
         try:
-            await start_case(self._client, case_input, self._task_queue)
+            await start_case(self._client, opening.input, self._task_queue, overdue=opening.overdue)
         except WorkflowAlreadyStartedError:
             pass  # a retry: the case runs (or ran)
 

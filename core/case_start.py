@@ -18,9 +18,12 @@ WAIT_UNTIL_RECORDED = "wait_until_recorded"
 
 
 async def start_case(
-    client: Client, input: CaseInput, task_queue: str
+    client: Client, input: CaseInput, task_queue: str, *, overdue: bool = False
 ) -> WorkflowHandle[Any, CaseResult]:
-    """Start the case's workflow; raises WorkflowAlreadyStartedError if that case exists."""
+    """Start the case's workflow; raises WorkflowAlreadyStartedError if that case exists.
+
+    `overdue`: the case starts overdue, as the opener found it when it wrote what had
+    already passed (`CaseInput.passed_recorded`)."""
     return await client.start_workflow(
         CASE_WORKFLOW,
         input,
@@ -37,7 +40,7 @@ async def start_case(
             [
                 SearchAttributePair(REHAB_STAGE, Stage.IDENTIFIED.value),
                 SearchAttributePair(REHAB_UNIT, input.unit_code),
-                SearchAttributePair(REHAB_OVERDUE, False),
+                SearchAttributePair(REHAB_OVERDUE, overdue),
             ]
         ),
         # Shown in the Temporal UI: unit and trigger only, never who the case is about.

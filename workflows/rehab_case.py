@@ -115,6 +115,13 @@ LEAN_PATCH = "case-lean"
 CONTINUE_AS_NEW_EVENTS = 2_000
 
 
+def _started_with(stage: Stage) -> tuple[Stage, bool]:
+    """The stage and overdue flag this run's search attributes had when it started."""
+    started = workflow.info().typed_search_attributes
+    shown = started.get(REHAB_STAGE)
+    return (Stage(shown) if shown else stage, bool(started.get(REHAB_OVERDUE)))
+
+
 @workflow.defn
 class RehabCaseWorkflow(CaseChildren):
     @workflow.init
@@ -163,6 +170,12 @@ class RehabCaseWorkflow(CaseChildren):
             if input.opening_recorded:
                 # The opener wrote this same first change with the case's row.
                 self._core.opening()
+                if input.passed_recorded:
+                    # ... and what had fallen due by then; the case started with the
+                    # search attributes that leaves it with.
+                    if self._core.passed_at_opening() is None:  # fails the task, not the case
+                        raise RuntimeError("the opener recorded what this code would not")
+                    self._published = _started_with(s.stage)
             else:
                 self._opening = self._opening_record()
                 await self._run([self._core.opened(workflow.now())])

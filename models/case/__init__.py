@@ -300,6 +300,10 @@ class CaseInput(_Frozen):
     # The opener wrote the case's first change (`CaseCore.opening`) with its row, in one
     # transaction: the workflow starts recorded and writes nothing until the next change.
     opening_recorded: bool = False
+    # ... and, after it, what had already fallen due when the case opened
+    # (`CaseCore.passed_at_opening`): the case starts with its overdue search attribute as
+    # that leaves it, and its first workflow task writes and upserts nothing.
+    passed_recorded: bool = False
     # Changes that come together (the deadlines a late-imported case finds already passed)
     # are written by one local activity, in one transaction, not one each.
     records_in_batches: bool = False

@@ -65,6 +65,7 @@ from .due import DueRules
 from .effects import (
     AskTeam,
     Effect,
+    Record,
 )
 
 # Absence news keys remembered against resends; a monitor resends only its latest news.
@@ -100,6 +101,16 @@ class CaseCore(DueRules):
         the case's row; the case's workflow computes it again on its own, to take the same
         change into its state without writing it."""
         return self.as_sent(self.opened(self.input.opened_at).change)
+
+    def passed_at_opening(self) -> list[CaseChange] | None:
+        """After `opening`: what had already fallen due when the case opened (a late import's
+        passed deadline steps, the long-term track), as sent, for the opener to write too
+        (`CaseInput.passed_recorded`); the case's workflow computes it again, as `opening`.
+        None when something due is more than a record-store write: the workflow does it."""
+        effects = self.fire_due(self.input.opened_at)
+        if not all(isinstance(effect, Record) for effect in effects):
+            return None
+        return [self.as_sent(effect.change) for effect in effects if isinstance(effect, Record)]
 
     # ------------------------------------------------------------------ the two entry points
 

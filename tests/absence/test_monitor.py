@@ -31,6 +31,7 @@ from models.absence import (
 from models.actions import AbsenceNews, CloseCase, RecordReturnToWorkStep
 from models.case import CaseOutcome, CaseTrigger, OpenCaseRecord, Stage, case_workflow_id
 from models.deadlines import local_date
+from models.search_attributes import REHAB_OVERDUE
 from store.cases import insert_case
 from store.schema import AbsenceEvent, Case, CaseEvent, Employee
 from tests.case_steps import eventually, through_planning
@@ -691,7 +692,7 @@ async def test_a_monitor_started_before_its_patches_has_them_all_after_continue_
     assert "core_local_activity" in markers and "core_patch" not in markers
 
 
-async def test_a_case_imported_late_writes_the_deadlines_it_finds_passed_in_one_transaction(
+async def test_the_opener_writes_the_deadlines_a_late_import_finds_passed_with_the_opening(
     ingestion: AbsenceIngestion,
     worker: Worker,
     unit_code: str,
@@ -700,7 +701,7 @@ async def test_a_case_imported_late_writes_the_deadlines_it_finds_passed_in_one_
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     # Sick for a hundred days before the import: two deadlines passed, each overdue and
-    # escalated, all found by the case's first workflow task.
+    # escalated, all found when the case opened.
     await ingestion.ingest([sick("long", unit_code, today - timedelta(days=100))])
     case = await _the_case(time_skipping_env, sessionmaker)
 
@@ -713,13 +714,14 @@ async def test_a_case_imported_late_writes_the_deadlines_it_finds_passed_in_one_
 
     steps = await eventually(deadline_steps, lambda found: len(found) == 4)
     assert steps == ["deadline_escalation"] * 2 + ["deadline_overdue"] * 2
-    # One local activity wrote all four; the opener had written the opening.
-    markers = [
-        e.marker_recorded_event_attributes
-        for e in (await case.fetch_history()).events
-        if e.HasField("marker_recorded_event_attributes")
+    # The opener wrote all four with the opening, and started the case overdue: its first
+    # workflow task wrote nothing and upserted nothing.
+    events = (await case.fetch_history()).events
+    assert not [e for e in events if e.HasField("marker_recorded_event_attributes")]
+    assert not [
+        e for e in events if e.HasField("upsert_workflow_search_attributes_event_attributes")
     ]
-    assert [m.marker_name for m in markers] == ["core_local_activity"]
+    assert (await case.describe()).typed_search_attributes.get(REHAB_OVERDUE) is True
     assert (await case.query(RehabCaseWorkflow.state)).overdue
 
 

@@ -26,6 +26,7 @@ from store.schema import Employee, Unit
 from tests.histories.scenarios import (
     HISTORY_EMPLOYEE,
     HISTORY_PAYLOAD_KEYS,
+    LATE_EMPLOYEE,
     REFERRED_EMPLOYEE,
     RELAPSING_EMPLOYEE,
     SCENARIOS,
@@ -69,6 +70,7 @@ async def _regenerate_against(server: Any, converter: DataConverter, only: set[s
                 session.add(Employee(pseudonym=HISTORY_EMPLOYEE, unit_code=UNIT))
                 session.add(Employee(pseudonym=RELAPSING_EMPLOYEE, unit_code=UNIT))
                 session.add(Employee(pseudonym=REFERRED_EMPLOYEE, unit_code=UNIT))
+                session.add(Employee(pseudonym=LATE_EMPLOYEE, unit_code=UNIT))
             history = await _run(env, scenario, f"histories-{name}", sessionmaker)
         finally:
             await env.shutdown()

@@ -13,6 +13,7 @@ from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
+from activities.absences import rule_case_id
 from core.case_start import start_case
 from models.absence import (
     AbsenceBatch,
@@ -81,6 +82,8 @@ HISTORY_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000e1")
 RELAPSING_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000e2")
 # And one whose monitor decides manual referrals.
 REFERRED_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000e3")
+# And one imported a hundred days into a sick leave.
+LATE_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000e4")
 
 # Each scenario returns a workflow id; the latest run's history is saved. Scenarios share one
 # time-skipping server, so none may leave a workflow with timers running.
@@ -823,6 +826,53 @@ async def absence_monitor_knows_its_open_case(
 
 
 SCENARIOS["absence_monitor_knows_its_open_case"] = absence_monitor_knows_its_open_case
+
+
+async def case_opened_with_what_had_passed(client: Client, task_queue: str, unit_code: str) -> str:
+    """A monitor opens a case a hundred days into a sick leave: the opener writes the passed
+    deadlines with the opening (`passed_recorded`) and starts the case overdue; then a
+    coordinator acts on it."""
+    today = local_date(await _now(client))
+    monitor = await client.start_workflow(
+        AbsenceMonitorWorkflow.run,
+        new_monitor_input(
+            MonitorState(
+                employee_pseudonym=LATE_EMPLOYEE, unit_code=unit_code, knows_open_case=True
+            )
+        ),
+        id=monitor_workflow_id(LATE_EMPLOYEE),
+        task_queue=task_queue,
+        start_signal="record_absences",
+        start_signal_args=[
+            AbsenceBatch(
+                unit_code=unit_code,
+                records=(
+                    AbsenceRecord(event_id="late", kind="sick", start=today - timedelta(days=100)),
+                ),
+            )
+        ],
+    )
+    view = await eventually(
+        lambda: monitor.query(AbsenceMonitorWorkflow.summary),
+        lambda view: any(key.startswith("long_absence") for key in view.fired) and not view.busy,
+    )
+    key = next(key for key in view.fired if key.startswith("long_absence"))
+    handle = client.get_workflow_handle_for(
+        RehabCaseWorkflow.run, case_workflow_id(rule_case_id(LATE_EMPLOYEE, key))
+    )
+    assert (await handle.query(RehabCaseWorkflow.state)).overdue
+    held = await _now(client) - timedelta(hours=2)
+    await handle.execute_update(
+        RehabCaseWorkflow.book_joint_meeting,
+        BookJointMeeting(starts_at=held, ends_at=held + timedelta(hours=1)),
+    )
+    await _until_idle(handle)
+    await handle.terminate("history saved")
+    await monitor.terminate("history saved")
+    return handle.id
+
+
+SCENARIOS["rehab_case_opened_with_what_had_passed"] = case_opened_with_what_had_passed
 # The same monitors asking the record store by a local activity (patch
 # absence-local-question): the files above keep guarding monitors that asked by activity.
 SCENARIOS["absence_monitor_opens_case_locally"] = absence_monitor_opens_case
