@@ -218,7 +218,7 @@ async def test_an_opening_retried_after_its_row_went_in_starts_the_case_once(
     row for somebody else's open case and tell it the news."""
     from temporalio.testing import ActivityEnvironment
 
-    from activities.absences import _CASE_ID_NAMESPACE, CaseOpener
+    from activities.absences import CaseOpener, rule_case_id
     from models.absence import CaseTriggerRequest, CaseTriggerRequests
     from models.case import CaseTrigger, OpenCaseRecord
     from store.cases import insert_case
@@ -236,7 +236,7 @@ async def test_an_opening_retried_after_its_row_went_in_starts_the_case_once(
         sick_start=today - timedelta(days=20),
     )
     # As if a first attempt had died after its row: the row is there, no workflow is.
-    case_id = uuid.uuid5(_CASE_ID_NAMESPACE, f"{pseudonym}:{request.trigger_key}")
+    case_id = rule_case_id(pseudonym, request.trigger_key)
     async with sessionmaker.begin() as session:
         await insert_case(
             session,
