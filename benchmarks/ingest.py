@@ -230,7 +230,7 @@ async def ask(
 
 
 async def backlog_cleared(
-    client: Client, task_queue: str, *, quiet_polls: int = 3, pause_s: float = 0.5
+    client: Client, task_queue: str, *, quiet_polls: int = 3, pause_s: float = 0.1
 ) -> None:
     """Until `task_queue` shows no waiting workflow or activity task, `quiet_polls` times in a row.
 
