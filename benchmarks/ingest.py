@@ -246,14 +246,21 @@ async def backlog_cleared(
             TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
             TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
         ):
-            described = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=client.namespace,
-                    task_queue=TaskQueue(name=task_queue),
-                    task_queue_type=kind,
-                    report_stats=True,
+            try:
+                described = await client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=client.namespace,
+                        task_queue=TaskQueue(name=task_queue),
+                        task_queue_type=kind,
+                        report_stats=True,
+                    ),
+                    timeout=DRAIN_QUERY_TIMEOUT,
                 )
-            )
+            except RPCError as exc:
+                if not is_transient(exc):
+                    raise
+                backlog += 1  # a busy server: read it again
+                continue
             backlog += described.stats.approximate_backlog_count
         quiet = quiet + 1 if backlog == 0 else 0
         if waited > DRAIN_LIMIT_S:
