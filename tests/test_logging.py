@@ -52,7 +52,7 @@ async def test_activity_log_lines_carry_case_workflow_activity_and_attempt(
     assert recorded[0]["case_id"] == case_id
     # The opener writes the opening with the first change, on the employee's monitor: its
     # workflow id is the monitor's, which names a pseudonym, never a person.
-    assert recorded[0]["workflow_id"].startswith("absence-")
+    assert str(recorded[0]["workflow_id"]).startswith("absence-")
     assert recorded[0]["activity"] == "open_for_referral"
     assert recorded[0]["attempt"] == 1
     assert PIN not in json_logs.getvalue() and "8112189876" not in json_logs.getvalue()
