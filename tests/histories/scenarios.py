@@ -547,23 +547,39 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-async def absence_monitor_opens_case(client: Client, task_queue: str, unit_code: str) -> str:
-    """A late-imported long absence: the monitor opens a case at once, then keeps watching."""
+async def _monitor_told_of_sick_leave(
+    client: Client, task_queue: str, unit_code: str, state: MonitorState, event_id: str, days: int
+) -> WorkflowHandle[AbsenceMonitorWorkflow, None]:
+    """The employee's monitor, started by one sick leave that began `days` ago."""
     today = local_date(await _now(client))
-    handle = await client.start_workflow(
+    return await client.start_workflow(
         AbsenceMonitorWorkflow.run,
-        new_monitor_input(MonitorState(employee_pseudonym=HISTORY_EMPLOYEE, unit_code=unit_code)),
-        id=monitor_workflow_id(HISTORY_EMPLOYEE),
+        new_monitor_input(state),
+        id=monitor_workflow_id(state.employee_pseudonym),
         task_queue=task_queue,
         start_signal="record_absences",
         start_signal_args=[
             AbsenceBatch(
                 unit_code=unit_code,
                 records=(
-                    AbsenceRecord(event_id="h1", kind="sick", start=today - timedelta(days=20)),
+                    AbsenceRecord(
+                        event_id=event_id, kind="sick", start=today - timedelta(days=days)
+                    ),
                 ),
             )
         ],
+    )
+
+
+async def absence_monitor_opens_case(client: Client, task_queue: str, unit_code: str) -> str:
+    """A late-imported long absence: the monitor opens a case at once, then keeps watching."""
+    handle = await _monitor_told_of_sick_leave(
+        client,
+        task_queue,
+        unit_code,
+        MonitorState(employee_pseudonym=HISTORY_EMPLOYEE, unit_code=unit_code),
+        "h1",
+        days=20,
     )
     await eventually(
         lambda: handle.query(AbsenceMonitorWorkflow.summary),
@@ -832,25 +848,13 @@ async def case_opened_with_what_had_passed(client: Client, task_queue: str, unit
     """A monitor opens a case a hundred days into a sick leave: the opener writes the passed
     deadlines with the opening (`passed_recorded`) and starts the case overdue; then a
     coordinator acts on it."""
-    today = local_date(await _now(client))
-    monitor = await client.start_workflow(
-        AbsenceMonitorWorkflow.run,
-        new_monitor_input(
-            MonitorState(
-                employee_pseudonym=LATE_EMPLOYEE, unit_code=unit_code, knows_open_case=True
-            )
-        ),
-        id=monitor_workflow_id(LATE_EMPLOYEE),
-        task_queue=task_queue,
-        start_signal="record_absences",
-        start_signal_args=[
-            AbsenceBatch(
-                unit_code=unit_code,
-                records=(
-                    AbsenceRecord(event_id="late", kind="sick", start=today - timedelta(days=100)),
-                ),
-            )
-        ],
+    monitor = await _monitor_told_of_sick_leave(
+        client,
+        task_queue,
+        unit_code,
+        MonitorState(employee_pseudonym=LATE_EMPLOYEE, unit_code=unit_code, knows_open_case=True),
+        "late",
+        days=100,
     )
     view = await eventually(
         lambda: monitor.query(AbsenceMonitorWorkflow.summary),
