@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -204,6 +206,22 @@ async def eventually(
             raise AssertionError(f"condition not reached; last value: {last!r}")
         await asyncio.sleep(pause)
         pause = min(pause * 1.5, 1.0)
+
+
+async def backlog_reaches(client: Client, queue: str, count: int) -> None:
+    """Until at least `count` workflow tasks wait in `queue`'s backlog (a condition, not a
+    time: a task started a moment ago may not show there yet)."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        report_stats=True,
+    )
+    await eventually(
+        lambda: client.workflow_service.describe_task_queue(request),
+        lambda described: described.stats.approximate_backlog_count >= count,
+        within=30,
+    )
 
 
 async def timeline(

@@ -6,14 +6,12 @@ import asyncio
 import uuid
 
 from temporalio import workflow
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from benchmarks.ingest import backlog_cleared
+from tests.case_steps import backlog_reaches
 
 
 @workflow.defn(name="DrainProbe", sandboxed=False)
@@ -32,21 +30,9 @@ async def test_the_backlog_reads_cleared_only_once_a_worker_took_every_waiting_t
         await client.start_workflow(DrainProbe.run, id=f"{queue}-{n}", task_queue=queue)
         for n in range(3)
     ]
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace,
-        task_queue=TaskQueue(name=queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        report_stats=True,
-    )
-    for _ in range(600):
-        described = await client.workflow_service.describe_task_queue(request)
-        if described.stats.approximate_backlog_count == 3:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the three tasks never showed in the backlog")
+    await backlog_reaches(client, queue, 3)
 
-    waiting = asyncio.create_task(backlog_cleared(client, queue, pause_s=0.1))
+    waiting = asyncio.create_task(backlog_cleared(client, queue))
     # Several polls of a backlog that cannot clear: no worker polls this queue yet.
     await asyncio.sleep(1)
     assert not waiting.done()

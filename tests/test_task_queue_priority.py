@@ -6,31 +6,13 @@ import asyncio
 import uuid
 
 from temporalio import workflow
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ingestion.absences import CASE_DUE_PRIORITY
+from tests.case_steps import backlog_reaches
 
 _ran: dict[str, list[str]] = {}
-
-
-async def _backlog_reaches(client: Client, queue: str, count: int) -> None:
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace,
-        task_queue=TaskQueue(name=queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        report_stats=True,
-    )
-    for _ in range(600):
-        described = await client.workflow_service.describe_task_queue(request)
-        if described.stats.approximate_backlog_count >= count:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the tasks never showed in the task queue's backlog")
 
 
 @workflow.defn(name="PriorityProbe", sandboxed=False)
@@ -62,7 +44,7 @@ async def test_a_case_due_is_taken_before_a_backlog_of_history(
     )
     # As in a burst of ingestion, the tasks wait in the server's backlog: a task only just
     # written may be handed out before the backlog is ordered.
-    await _backlog_reaches(client, queue, 31)
+    await backlog_reaches(client, queue, 31)
     # One task at a time (one slot, no cache), so the order taken is the order run: with two,
     # the second task taken could finish first on a busy machine.
     async with Worker(
