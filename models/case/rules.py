@@ -108,9 +108,10 @@ class CaseCore(DueRules):
         (`CaseInput.passed_recorded`); the case's workflow computes it again, as `opening`.
         None when something due is more than a record-store write: the workflow does it."""
         effects = self.fire_due(self.input.opened_at)
-        if not all(isinstance(effect, Record) for effect in effects):
+        records = [effect for effect in effects if isinstance(effect, Record)]
+        if len(records) != len(effects):
             return None
-        return [self.as_sent(effect.change) for effect in effects if isinstance(effect, Record)]
+        return [self.as_sent(record.change) for record in records]
 
     # ------------------------------------------------------------------ the two entry points
 
