@@ -8,7 +8,7 @@ rules. `benchmarks.lifecycle` runs it as its own worker process so its CPU can b
 
 The module imports only the standard library and temporalio at the top, so the sandbox
 re-imports next to nothing when it creates a workflow instance; asyncpg is imported by the
-worker's `main` only.
+worker's `main` only. It runs in rehabflow's sandbox (core/sandbox.py), stock restrictions.
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ async def serve(address: str, namespace: str, task_queue: str, dsn: str) -> None
     from temporalio.client import Client
     from temporalio.worker import Worker
 
+    from core.sandbox import LeanSandboxedWorkflowRunner
+
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
     await pool.execute(CREATE_TABLE)
     client = await Client.connect(address, namespace=namespace)
@@ -99,6 +101,9 @@ async def serve(address: str, namespace: str, task_queue: str, dsn: str) -> None
         task_queue=task_queue,
         workflows=[LifecycleFloor],
         activities=[FloorRecords(pool).record_step],
+        # rehabflow's sandbox, which answers the worker's serialization-context questions
+        # without re-entering it (core/sandbox.py): the floor gets every gain the engine does.
+        workflow_runner=LeanSandboxedWorkflowRunner(),
     )
     async with worker:
         await stop.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -22,10 +23,12 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from core.codec import KeyRing, build_data_converter
+from core.sandbox import LeanSandboxedWorkflowRunner, lean_instance_supported
 from core.secrets import Secrets
 from core.settings import Settings, TemporalSettings
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 # Deterministic, stateless modules that workflow code uses: imported once per process and
 # shared by every run, instead of re-imported by the sandbox for each new run. Workflow modules
@@ -57,10 +60,15 @@ def data_converter(secrets: Secrets, *, compact: bool = True) -> DataConverter:
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox of every worker and replayer, so that saved histories replay as they run."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-    )
+    """The sandbox of every worker and replayer, so that saved histories replay as they run.
+
+    The lean runner (core/sandbox.py) when this SDK still has what it relies on.
+    """
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    if lean_instance_supported():
+        return LeanSandboxedWorkflowRunner(restrictions=restrictions)
+    log.warning("this temporalio's sandbox changed: running workflows on the stock sandbox")
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def tls_config(temporal: TemporalSettings) -> TLSConfig | bool:
