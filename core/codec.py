@@ -276,9 +276,14 @@ class ContextKeepingConverter(DataConverter):
     The codec labels payloads with their workflow's id, so the SDK asks for a converter of
     that workflow's context around every workflow activation, activity and client call.
     Making one copies the codec and builds a new payload and failure converter, which was
-    about 5% of the worker's CPU in the lifecycle benchmark. A context is a small frozen
-    value and a converter keeps no state between calls, so one converter per context is
-    kept; beyond CONTEXTS_KEPT, the least recently used is dropped.
+    about 5% of the worker's CPU in the lifecycle benchmark. A converter keeps no state
+    between calls, so one is kept per workflow; beyond CONTEXTS_KEPT, the least recently
+    used is dropped.
+
+    Every part of this converter reads only the workflow id of a context (the codec's
+    label; the pydantic and failure converters read none), so an activity's context, unique
+    to each activity, is kept under its workflow's: one converter serves the workflow and
+    all its activities, where keying by the whole context made one per activity.
     """
 
     _made: Callable[[SerializationContext], DataConverter] = dataclasses.field(
@@ -291,6 +296,10 @@ class ContextKeepingConverter(DataConverter):
         object.__setattr__(self, "_made", made)
 
     def with_context(self, context: SerializationContext) -> Self:
+        if isinstance(context, ActivitySerializationContext) and context.workflow_id:
+            context = WorkflowSerializationContext(
+                namespace=context.namespace, workflow_id=context.workflow_id
+            )
         try:
             hash(context)
         except TypeError:  # a context type with unhashable fields: make it every time

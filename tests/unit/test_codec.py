@@ -10,7 +10,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
-from temporalio.converter import DataConverter, WorkflowSerializationContext
+from temporalio.converter import (
+    ActivitySerializationContext,
+    DataConverter,
+    WorkflowSerializationContext,
+)
 from temporalio.exceptions import ApplicationError
 
 from core.codec import (
@@ -154,6 +158,33 @@ async def test_a_kept_converter_labels_each_workflow_as_its_own_however_they_int
     # Each workflow's converter is made once and then kept.
     assert of("case-a") is of("case-a")
     assert of("case-a") is not of("case-b")
+
+
+async def test_a_workflow_and_its_activities_share_one_kept_converter_and_label() -> None:
+    converter = build_data_converter(_ring("k1"))
+    of_workflow = converter.with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id="case-a")
+    )
+
+    def of_activity(activity_id: str) -> DataConverter:
+        return converter.with_context(
+            ActivitySerializationContext(
+                namespace="default",
+                workflow_id="case-a",
+                workflow_type="RehabCaseWorkflow",
+                activity_type="record_change",
+                activity_id=activity_id,
+                activity_task_queue="rehab",
+                is_local=True,
+            )
+        )
+
+    [payload] = await of_activity("7").encode([CANARY])
+
+    assert payload_workflow_id(payload) == "case-a"
+    assert await of_workflow.decode([payload], [str]) == [CANARY]
+    # Not one converter per activity: each activity id is new, the workflow is not.
+    assert of_activity("7") is of_activity("8") is of_workflow
 
 
 async def test_relabelling_a_payload_for_another_workflow_is_detected() -> None:
