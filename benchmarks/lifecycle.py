@@ -386,7 +386,7 @@ def report(sides: tuple[Side, Side], concurrency: int) -> None:
 async def lifecycle(cases: int, rounds: int, concurrency: int, attach: bool) -> None:
     stack_of = attached_stack if attach else own_stack
     async with stack_of(with_floor=True) as stack:
-        employees = Employees.fresh(cases + 2)
+        employees = Employees.fresh(cases + concurrency)
         rehab, floor = Side("rehabflow"), Side("floor")
         async with http_session(stack) as api:
 
@@ -396,9 +396,12 @@ async def lifecycle(cases: int, rounds: int, concurrency: int, attach: bool) -> 
             async def one_floor(_: int, latencies: dict[str, list[float]]) -> None:
                 await floor_case(stack, uuid.uuid4().hex, latencies)
 
-            # One unmeasured case per side warms imports, caches and connection pools.
-            await one_rehab(0, defaultdict(list))
-            await one_floor(0, defaultdict(list))
+            # Unmeasured, per side: as many cases as the rounds keep in flight, all at once,
+            # so imports, caches and every connection pool (HTTP, API and worker to
+            # PostgreSQL, the floor's asyncpg) are as the measured rounds need them. With
+            # one case, the first round also paid for opening those connections.
+            for warm in (one_rehab, one_floor):
+                await asyncio.gather(*(warm(i, defaultdict(list)) for i in range(concurrency)))
             measured_from = datetime.now(UTC)
             console.print(f"{cases} cases per side in {rounds} alternating rounds each")
             for size in split_rounds(cases, rounds):
