@@ -22,6 +22,7 @@ from activities.programme import ProgrammeActivities
 from activities.records import CaseRecords
 from core.codec import KeyRing
 from core.logging import LogContextInterceptor, configure_logging
+from core.memory import tune_collector
 from core.observability import Telemetry
 from core.secrets import load_secrets
 from core.settings import Settings
@@ -122,6 +123,7 @@ async def main() -> None:
     worker = build_worker(
         client, settings.temporal.task_queue, sessionmaker, notifications=notifications
     )
+    tune_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

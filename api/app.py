@@ -31,6 +31,7 @@ from api.routers import (
 from core.codec import EncryptionCodec, KeyRing
 from core.identity import IdentityProtector
 from core.logging import configure_logging
+from core.memory import tune_collector
 from core.observability import (
     Telemetry,
     install_api_telemetry,
@@ -162,4 +163,6 @@ def app_factory() -> FastAPI:
     """Entry point for `uvicorn --factory api.app:app_factory`."""
     settings = Settings()
     configure_logging(settings)
-    return create_app(settings, telemetry=Telemetry.from_settings(settings, "rehabflow-api"))
+    app = create_app(settings, telemetry=Telemetry.from_settings(settings, "rehabflow-api"))
+    tune_collector()
+    return app

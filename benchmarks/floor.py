@@ -87,6 +87,7 @@ async def serve(address: str, namespace: str, task_queue: str, dsn: str) -> None
     from temporalio.client import Client
     from temporalio.worker import Worker
 
+    from core.memory import tune_collector
     from core.sandbox import LeanSandboxedWorkflowRunner
 
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
@@ -105,6 +106,7 @@ async def serve(address: str, namespace: str, task_queue: str, dsn: str) -> None
         # without re-entering it (core/sandbox.py): the floor gets every gain the engine does.
         workflow_runner=LeanSandboxedWorkflowRunner(),
     )
+    tune_collector()  # the collector settings of rehabflow's worker (core/memory.py), too
     async with worker:
         await stop.wait()
     await pool.close()
