@@ -27,6 +27,7 @@ from core.secrets import Secrets
 from core.temporal import RetryingQueries, data_converter, is_transient
 from models.actions import (
     BookJointMeeting,
+    CaseActionResult,
     RecordMeetingOutcome,
     RecordScreeningResult,
     SetPlan,
@@ -272,17 +273,21 @@ async def through_planning(env: WorkflowEnvironment, handle: WorkflowHandle[Any,
     """identified -> joint_meeting -> screening -> planning -> interventions (empty plan)."""
     now = await env.get_current_time()
     await handle.execute_update(
-        RehabCaseWorkflow.book_joint_meeting,
+        "book_joint_meeting",
         BookJointMeeting(starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=2)),
+        result_type=CaseActionResult,
     )
     await env.sleep(timedelta(hours=2))
     await handle.execute_update(
-        RehabCaseWorkflow.record_meeting_outcome,
+        "record_meeting_outcome",
         RecordMeetingOutcome(
             attended=("employee", "manager", "coordinator"), reinforced_support=False
         ),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.record_screening_result, RecordScreeningResult(scores=(KEDS_LOW,))
+        "record_screening_result",
+        RecordScreeningResult(scores=(KEDS_LOW,)),
+        result_type=CaseActionResult,
     )
-    await handle.execute_update(RehabCaseWorkflow.set_plan, SetPlan())
+    await handle.execute_update("set_plan", SetPlan(), result_type=CaseActionResult)

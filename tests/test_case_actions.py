@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from models.actions import (
     BookJointMeeting,
+    CaseActionResult,
     CloseCase,
     CompleteIntervention,
     RecordConsent,
@@ -95,40 +96,40 @@ async def test_actions_that_do_not_fit_the_stage_are_refused_with_a_reason(
     )
     outcome = RecordMeetingOutcome(attended=("employee",), reinforced_support=False)
     refusals: list[tuple[Any, Any, str]] = [
-        (RehabCaseWorkflow.set_plan, SetPlan(), "only in stage planning"),
-        (RehabCaseWorkflow.record_meeting_outcome, outcome, "only in stage joint_meeting"),
+        ("set_plan", SetPlan(), "only in stage planning"),
+        ("record_meeting_outcome", outcome, "only in stage joint_meeting"),
         (
-            RehabCaseWorkflow.record_screening_result,
+            "record_screening_result",
             RecordScreeningResult(scores=(KEDS_HIGH,)),
             "only in stage screening",
         ),
         (
-            RehabCaseWorkflow.record_return_to_work_step,
+            "record_return_to_work_step",
             RecordReturnToWorkStep(extent=50, from_date=day),
             "only in stage interventions",
         ),
         (
-            RehabCaseWorkflow.report_sick_leave,
+            "report_sick_leave",
             ReportSickLeave(start=day),
             "has not returned to work",
         ),
         (
-            RehabCaseWorkflow.close_case,
+            "close_case",
             CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB),
             "needs the full return to work",
         ),
         (
-            RehabCaseWorkflow.record_deadline_met,
+            "record_deadline_met",
             RecordDeadlineMet(kind="dialogue_meeting_1"),
             "no deadline 'dialogue_meeting_1'",
         ),
         (
-            RehabCaseWorkflow.book_joint_meeting,
+            "book_joint_meeting",
             meeting.model_copy(update={"invite": (ConsentParty.FK,)}),
             "only with the employee's consent",
         ),
         (
-            RehabCaseWorkflow.book_joint_meeting,
+            "book_joint_meeting",
             # Back-registration reaches 14 days back (the policy's bound), not further.
             BookJointMeeting(
                 starts_at=now - timedelta(days=15), ends_at=now - timedelta(days=15, hours=-1)
@@ -136,17 +137,17 @@ async def test_actions_that_do_not_fit_the_stage_are_refused_with_a_reason(
             "at most 14 days after it took place",
         ),
         (
-            RehabCaseWorkflow.set_sick_leave,
+            "set_sick_leave",
             SetSickLeave(start=day + days(3)),
             "once it has begun",
         ),
         (
-            RehabCaseWorkflow.set_sick_leave,
+            "set_sick_leave",
             SetSickLeave(start=day - days(2)),
             "nothing changes",
         ),
         (
-            RehabCaseWorkflow.complete_intervention,
+            "complete_intervention",
             CompleteIntervention(
                 intervention_id=uuid.uuid4(), outcome=InterventionOutcome.ACHIEVED
             ),
@@ -157,31 +158,29 @@ async def test_actions_that_do_not_fit_the_stage_are_refused_with_a_reason(
         await _assert_refused(case, update, action, reason)
 
     # In stage joint_meeting, before the meeting: the outcome is refused until it starts.
-    await case.handle.execute_update(RehabCaseWorkflow.book_joint_meeting, meeting)
-    await _assert_refused(
-        case, RehabCaseWorkflow.record_meeting_outcome, outcome, "has not started yet"
-    )
+    await case.handle.execute_update("book_joint_meeting", meeting, result_type=CaseActionResult)
+    await _assert_refused(case, "record_meeting_outcome", outcome, "has not started yet")
     await case.handle.execute_update(
-        RehabCaseWorkflow.record_consent, RecordConsent(party=ConsentParty.FK, given=True)
+        "record_consent",
+        RecordConsent(party=ConsentParty.FK, given=True),
+        result_type=CaseActionResult,
     )
     await _assert_refused(
         case,
-        RehabCaseWorkflow.record_consent,
+        "record_consent",
         RecordConsent(party=ConsentParty.FK, given=True),
         "already given",
     )
 
     closed = await case.handle.execute_update(
-        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.OTHER)
+        "close_case", CloseCase(outcome=CaseOutcome.OTHER), result_type=CaseActionResult
     )
     assert closed.stage == Stage.CLOSED
     # Closing twice, or any other action on a closed case, is refused.
-    await _assert_refused(
-        case, RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.OTHER), "is closed"
-    )
+    await _assert_refused(case, "close_case", CloseCase(outcome=CaseOutcome.OTHER), "is closed")
     await _assert_refused(
         case,
-        RehabCaseWorkflow.record_consent,
+        "record_consent",
         RecordConsent(party=ConsentParty.FHV, given=True),
         "is closed",
     )
@@ -215,33 +214,37 @@ async def test_a_meeting_outcome_without_a_booked_meeting_is_refused_after_a_rel
     )
     h = case.handle
     await h.execute_update(
-        RehabCaseWorkflow.book_joint_meeting,
+        "book_joint_meeting",
         BookJointMeeting(starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=2)),
+        result_type=CaseActionResult,
     )
     await env.sleep(timedelta(hours=3))
     await h.execute_update(
-        RehabCaseWorkflow.record_meeting_outcome,
+        "record_meeting_outcome",
         RecordMeetingOutcome(attended=("employee", "manager"), reinforced_support=True),
+        result_type=CaseActionResult,
     )
     await h.execute_update(
-        RehabCaseWorkflow.record_screening_result,
+        "record_screening_result",
         RecordScreeningResult(scores=(KEDS_HIGH,)),
+        result_type=CaseActionResult,
     )
-    await h.execute_update(RehabCaseWorkflow.set_plan, SetPlan())
+    await h.execute_update("set_plan", SetPlan(), result_type=CaseActionResult)
     returned = await today(env)
     await h.execute_update(
-        RehabCaseWorkflow.record_return_to_work_step,
+        "record_return_to_work_step",
         RecordReturnToWorkStep(extent=100, from_date=returned),
+        result_type=CaseActionResult,
     )
     await _assert_refused(
         case,
-        RehabCaseWorkflow.record_return_to_work_step,
+        "record_return_to_work_step",
         RecordReturnToWorkStep(extent=100, from_date=returned),
         "already recorded",
     )
     await _assert_refused(
         case,
-        RehabCaseWorkflow.set_sick_leave,
+        "set_sick_leave",
         SetSickLeave(expected_end=returned + days(10)),
         "report_sick_leave",
     )
@@ -249,17 +252,61 @@ async def test_a_meeting_outcome_without_a_booked_meeting_is_refused_after_a_rel
     await env.sleep(days(200))
     await _assert_refused(
         case,
-        RehabCaseWorkflow.report_sick_leave,
+        "report_sick_leave",
         ReportSickLeave(start=await today(env)),
         "follow-up window ended",
     )
     await h.execute_update(
-        RehabCaseWorkflow.report_sick_leave, ReportSickLeave(start=returned + days(30))
+        "report_sick_leave",
+        ReportSickLeave(start=returned + days(30)),
+        result_type=CaseActionResult,
     )
     await _assert_refused(
         case,
-        RehabCaseWorkflow.record_meeting_outcome,
+        "record_meeting_outcome",
         RecordMeetingOutcome(attended=("employee",), reinforced_support=False),
         "no joint meeting is booked",
     )
-    await _assert_refused(case, RehabCaseWorkflow.set_plan, SetPlan(), "only in stage planning")
+    await _assert_refused(case, "set_plan", SetPlan(), "only in stage planning")
+
+
+async def test_an_unknown_action_or_an_input_that_does_not_fit_is_refused_without_its_values(
+    time_skipping_env: WorkflowEnvironment,
+    worker: Worker,
+    unit_code: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    started_cases: list[str],
+) -> None:
+    # What a client sending straight to Temporal could try: every declared action goes
+    # through one handler, which knows each action's input from its declaration.
+    env = time_skipping_env
+    day = await today(env)
+    case = await open_case(
+        env.client,
+        worker.task_queue,
+        unit_code,
+        sessionmaker,
+        sick_start=day - days(2),
+        opened_at=await env.get_current_time(),
+        track=started_cases,
+    )
+    timeline = await kinds(sessionmaker, case.case_id)
+    await _assert_refused(case, "erase_everything", SetPlan(), "no such action")
+    await _assert_refused(case, "wait_until_recorded_", SetPlan(), "no such action")
+    secret = "19121212-1212"
+    await _assert_refused(
+        case,
+        "record_return_to_work_step",
+        {"extent": secret, "from_date": secret},
+        "does not fit",
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await case.handle.execute_update("record_consent", {"party": secret, "given": True})
+    assert secret not in str(refused.value.cause)
+    # One input, as declared: a second argument is refused too.
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await case.handle.execute_update(
+            "set_plan", args=[SetPlan(), SetPlan()], result_type=CaseActionResult
+        )
+    assert "does not fit" in str(refused.value.cause)
+    assert await kinds(sessionmaker, case.case_id) == timeline

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.secrets import Secrets
 from core.temporal import data_converter
-from models.actions import SetSickLeave
+from models.actions import CaseActionResult, SetSickLeave
 from models.deadlines import local_date
 from models.search_attributes import ALL_SEARCH_ATTRIBUTES
 from tests.case_steps import case_row, events_of, eventually, open_case
@@ -69,7 +69,9 @@ async def test_a_burst_of_updates_across_continue_as_new_loses_none(
             results += await asyncio.gather(
                 *(
                     case.handle.execute_update(
-                        RehabCaseWorkflow.set_sick_leave, SetSickLeave(expected_end=end)
+                        "set_sick_leave",
+                        SetSickLeave(expected_end=end),
+                        result_type=CaseActionResult,
                     )
                     for end in ends[wave : wave + 10]
                 )

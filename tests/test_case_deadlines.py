@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from models.actions import RecordDeadlineMet, SetSickLeave
+from models.actions import CaseActionResult, RecordDeadlineMet, SetSickLeave
 from models.case import case_workflow_id
 from models.deadlines import DeadlineStatus, end_of_day, start_of_day
 from models.policy import NORWAY, SWEDISH_DEFAULT, Policy
@@ -170,7 +170,9 @@ async def test_a_deadline_met_before_its_day_never_fires(
         track=started_cases,
     )
     await case.handle.execute_update(
-        RehabCaseWorkflow.record_deadline_met, RecordDeadlineMet(kind="fk_sick_notice")
+        "record_deadline_met",
+        RecordDeadlineMet(kind="fk_sick_notice"),
+        result_type=CaseActionResult,
     )
     next_deadline = (await case.handle.query(RehabCaseWorkflow.state)).next_deadline
     assert next_deadline is not None
@@ -210,7 +212,7 @@ async def test_moving_the_sick_leave_start_and_expected_end_replans_the_deadline
 
     # The sick leave actually began 5 days earlier: every deadline moves 5 days earlier.
     await case.handle.execute_update(
-        RehabCaseWorkflow.set_sick_leave, SetSickLeave(start=day0 - days(5))
+        "set_sick_leave", SetSickLeave(start=day0 - days(5)), result_type=CaseActionResult
     )
     assert (await case.handle.query(RehabCaseWorkflow.state)).sick_start == day0 - days(5)
     assert (await _due_dates(case))["fk_sick_notice"] == day0 + days(15)
@@ -219,7 +221,7 @@ async def test_moving_the_sick_leave_start_and_expected_end_replans_the_deadline
     # On day 36 the sick leave is expected to last 100 days: the plan is due at once.
     await sleep_until(env, start_of_day(day0 + days(30)) + MINUTE)
     await case.handle.execute_update(
-        RehabCaseWorkflow.set_sick_leave, SetSickLeave(expected_end=day0 + days(94))
+        "set_sick_leave", SetSickLeave(expected_end=day0 + days(94)), result_type=CaseActionResult
     )
     assert (await case.handle.query(RehabCaseWorkflow.state)).expected_end == day0 + days(94)
     assert (await _due_dates(case))["return_to_work_plan"] == day0 + days(30)

@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from models.actions import (
     BookJointMeeting,
+    CaseActionResult,
     CloseCase,
     CompleteIntervention,
     PlannedIntervention,
@@ -29,7 +30,6 @@ from models.actions import (
 from models.case import CaseOutcome, InterventionOwner, Stage, Track
 from models.instruments import ScreeningScore
 from tests.case_steps import days, open_case, today
-from workflows.rehab_case import RehabCaseWorkflow
 
 KEDS_LOW = ScreeningScore(
     instrument_id="keds",
@@ -88,22 +88,26 @@ async def test_a_lifecycle_is_one_run_with_a_timer_and_search_attributes_changed
     # Back-registered: the meeting took place two hours ago, so no time needs to pass.
     held_at = await env.get_current_time() - timedelta(hours=2)
     await h.execute_update(
-        RehabCaseWorkflow.book_joint_meeting,
+        "book_joint_meeting",
         BookJointMeeting(starts_at=held_at, ends_at=held_at + timedelta(hours=1)),
+        result_type=CaseActionResult,
     )
     await h.execute_update(
-        RehabCaseWorkflow.record_meeting_outcome,
+        "record_meeting_outcome",
         RecordMeetingOutcome(
             attended=("employee", "manager", "coordinator"),
             needs=(Track.WORK_ORIENTED,),
             reinforced_support=False,
         ),
+        result_type=CaseActionResult,
     )
     await h.execute_update(
-        RehabCaseWorkflow.record_screening_result, RecordScreeningResult(scores=(KEDS_LOW,))
+        "record_screening_result",
+        RecordScreeningResult(scores=(KEDS_LOW,)),
+        result_type=CaseActionResult,
     )
     planned = await h.execute_update(
-        RehabCaseWorkflow.set_plan,
+        "set_plan",
         SetPlan(
             interventions=(
                 PlannedIntervention(
@@ -114,18 +118,21 @@ async def test_a_lifecycle_is_one_run_with_a_timer_and_search_attributes_changed
                 ),
             )
         ),
+        result_type=CaseActionResult,
     )
     await h.execute_update(
-        RehabCaseWorkflow.complete_intervention,
+        "complete_intervention",
         CompleteIntervention(intervention_id=planned.created_ids[0], outcome="achieved"),
+        result_type=CaseActionResult,
     )
     for extent in (50, 100):
         await h.execute_update(
-            RehabCaseWorkflow.record_return_to_work_step,
+            "record_return_to_work_step",
             RecordReturnToWorkStep(extent=extent, from_date=day),
+            result_type=CaseActionResult,
         )
     closed = await h.execute_update(
-        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB)
+        "close_case", CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB), result_type=CaseActionResult
     )
     assert closed.stage == Stage.CLOSED
 

@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 
 from models.actions import (
     BookJointMeeting,
+    CaseActionResult,
     CloseCase,
     CompleteIntervention,
     PlannedIntervention,
@@ -111,30 +112,36 @@ async def _through_screening(
     h = case.handle
     if invite_fk:
         await h.execute_update(
-            RehabCaseWorkflow.record_consent, RecordConsent(party=ConsentParty.FK, given=True)
+            "record_consent",
+            RecordConsent(party=ConsentParty.FK, given=True),
+            result_type=CaseActionResult,
         )
     now = await env.get_current_time()
     booked = await h.execute_update(
-        RehabCaseWorkflow.book_joint_meeting,
+        "book_joint_meeting",
         BookJointMeeting(
             starts_at=now + timedelta(days=1),
             ends_at=now + timedelta(days=1, hours=1),
             invite=(ConsentParty.FK,) if invite_fk else (),
         ),
+        result_type=CaseActionResult,
     )
     assert booked.stage == Stage.JOINT_MEETING and len(booked.created_ids) == 1
     await env.sleep(timedelta(days=1, hours=2))
     held = await h.execute_update(
-        RehabCaseWorkflow.record_meeting_outcome,
+        "record_meeting_outcome",
         RecordMeetingOutcome(
             attended=("employee", "manager", "coordinator", *(("fk",) if invite_fk else ())),
             needs=(Track.WORK_ORIENTED,),
             reinforced_support=False,
         ),
+        result_type=CaseActionResult,
     )
     assert held.stage == Stage.SCREENING
     screened = await h.execute_update(
-        RehabCaseWorkflow.record_screening_result, RecordScreeningResult(scores=(KEDS_LOW,))
+        "record_screening_result",
+        RecordScreeningResult(scores=(KEDS_LOW,)),
+        result_type=CaseActionResult,
     )
     assert screened.stage == Stage.PLANNING
 
@@ -162,7 +169,7 @@ async def test_happy_path_from_referral_to_return_follow_ups_closure_and_erasure
     await _through_screening(env, case, invite_fk=True)
 
     planned = await h.execute_update(
-        RehabCaseWorkflow.set_plan,
+        "set_plan",
         SetPlan(
             interventions=(
                 PlannedIntervention(
@@ -173,6 +180,7 @@ async def test_happy_path_from_referral_to_return_follow_ups_closure_and_erasure
                 ),
             )
         ),
+        result_type=CaseActionResult,
     )
     assert planned.stage == Stage.INTERVENTIONS
     (intervention_id,) = planned.created_ids
@@ -180,24 +188,29 @@ async def test_happy_path_from_referral_to_return_follow_ups_closure_and_erasure
     # Setting the plan met the plan deadline by itself.
     assert deadlines["return_to_work_plan"].status == DeadlineStatus.MET
     await h.execute_update(
-        RehabCaseWorkflow.record_deadline_met, RecordDeadlineMet(kind="fk_sick_notice")
+        "record_deadline_met",
+        RecordDeadlineMet(kind="fk_sick_notice"),
+        result_type=CaseActionResult,
     )
 
     await env.sleep(days(5))
     await h.execute_update(
-        RehabCaseWorkflow.complete_intervention,
+        "complete_intervention",
         CompleteIntervention(intervention_id=intervention_id, outcome="achieved"),
+        result_type=CaseActionResult,
     )
     half = await h.execute_update(
-        RehabCaseWorkflow.record_return_to_work_step,
+        "record_return_to_work_step",
         RecordReturnToWorkStep(extent=50, from_date=await today(env)),
+        result_type=CaseActionResult,
     )
     assert half.stage == Stage.RETURN_TO_WORK
     await env.sleep(days(7))
     returned_on = await today(env)
     await h.execute_update(
-        RehabCaseWorkflow.record_return_to_work_step,
+        "record_return_to_work_step",
         RecordReturnToWorkStep(extent=100, from_date=returned_on),
+        result_type=CaseActionResult,
     )
     assert (await h.query(RehabCaseWorkflow.state)).returned_on == returned_on
     follow_ups = {
@@ -218,10 +231,12 @@ async def test_happy_path_from_referral_to_return_follow_ups_closure_and_erasure
     for kind, due in sorted(follow_ups.items(), key=lambda item: item[1]):
         await sleep_until(env, start_of_day(due) + timedelta(hours=9))
         await _until_due(case, kind)
-        await h.execute_update(RehabCaseWorkflow.record_deadline_met, RecordDeadlineMet(kind=kind))
+        await h.execute_update(
+            "record_deadline_met", RecordDeadlineMet(kind=kind), result_type=CaseActionResult
+        )
 
     closed = await h.execute_update(
-        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB)
+        "close_case", CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB), result_type=CaseActionResult
     )
     assert closed.stage == Stage.CLOSED
     row = await case_row(sessionmaker, case.case_id)
@@ -322,19 +337,23 @@ async def test_relapse_in_the_follow_up_window_reopens_the_same_case_at_joint_me
     )
     h = case.handle
     await _through_screening(env, case)
-    await h.execute_update(RehabCaseWorkflow.set_plan, SetPlan())
+    await h.execute_update("set_plan", SetPlan(), result_type=CaseActionResult)
     await h.execute_update(
-        RehabCaseWorkflow.record_deadline_met, RecordDeadlineMet(kind="fk_sick_notice")
+        "record_deadline_met",
+        RecordDeadlineMet(kind="fk_sick_notice"),
+        result_type=CaseActionResult,
     )
     await h.execute_update(
-        RehabCaseWorkflow.record_return_to_work_step,
+        "record_return_to_work_step",
         RecordReturnToWorkStep(extent=100, from_date=await today(env)),
+        result_type=CaseActionResult,
     )
     await env.sleep(days(10))  # before the +14-day follow-up
     relapse_start = await today(env)
     reopened = await h.execute_update(
-        RehabCaseWorkflow.report_sick_leave,
+        "report_sick_leave",
         ReportSickLeave(start=relapse_start, expected_end=relapse_start + days(30)),
+        result_type=CaseActionResult,
     )
     assert reopened.stage == Stage.JOINT_MEETING
     assert (await h.query(RehabCaseWorkflow.state)).case_id == case.case_id and (
@@ -408,12 +427,14 @@ async def test_long_term_case_passes_the_chain_checkpoints_and_enters_the_long_t
     )
     h = case.handle
     await h.execute_update(
-        RehabCaseWorkflow.record_deadline_met, RecordDeadlineMet(kind="fk_sick_notice")
+        "record_deadline_met",
+        RecordDeadlineMet(kind="fk_sick_notice"),
+        result_type=CaseActionResult,
     )
     await _through_screening(env, case)
     due_on = await today(env) + days(20)
     planned = await h.execute_update(
-        RehabCaseWorkflow.set_plan,
+        "set_plan",
         SetPlan(
             interventions=(
                 PlannedIntervention(
@@ -424,6 +445,7 @@ async def test_long_term_case_passes_the_chain_checkpoints_and_enters_the_long_t
                 ),
             )
         ),
+        result_type=CaseActionResult,
     )
     (intervention_id,) = planned.created_ids
 
@@ -444,8 +466,9 @@ async def test_long_term_case_passes_the_chain_checkpoints_and_enters_the_long_t
         "intervention_escalated",
     ]
     await h.execute_update(
-        RehabCaseWorkflow.complete_intervention,
+        "complete_intervention",
         CompleteIntervention(intervention_id=intervention_id, outcome="partly_achieved"),
+        result_type=CaseActionResult,
     )
     assert (await h.query(RehabCaseWorkflow.state)).overdue is False
 
@@ -453,17 +476,20 @@ async def test_long_term_case_passes_the_chain_checkpoints_and_enters_the_long_t
         await sleep_until(env, start_of_day(sick_start + days(day - 1)) + timedelta(hours=8))
         kind = f"rehab_chain_day_{day}"
         await _until_due(case, kind)
-        await h.execute_update(RehabCaseWorkflow.record_deadline_met, RecordDeadlineMet(kind=kind))
+        await h.execute_update(
+            "record_deadline_met", RecordDeadlineMet(kind=kind), result_type=CaseActionResult
+        )
     await sleep_until(env, start_of_day(sick_start + days(365)) + timedelta(hours=1))
     row = await eventually(lambda: case_row(sessionmaker, case.case_id), lambda r: r.long_term)
     assert row.overdue is False
 
     await h.execute_update(
-        RehabCaseWorkflow.record_return_to_work_step,
+        "record_return_to_work_step",
         RecordReturnToWorkStep(extent=100, from_date=await today(env)),
+        result_type=CaseActionResult,
     )
     await h.execute_update(
-        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.NEW_EMPLOYER)
+        "close_case", CloseCase(outcome=CaseOutcome.NEW_EMPLOYER), result_type=CaseActionResult
     )
     assert (await h.query(RehabCaseWorkflow.state)).long_term is True
     actions = await _actions(sessionmaker, case)
@@ -509,7 +535,7 @@ async def test_not_returned_closure_cancels_open_interventions_and_keeps_statist
     await _through_screening(env, case)
     later = await today(env) + days(30)
     planned = await h.execute_update(
-        RehabCaseWorkflow.set_plan,
+        "set_plan",
         SetPlan(
             interventions=(
                 PlannedIntervention(
@@ -526,10 +552,11 @@ async def test_not_returned_closure_cancels_open_interventions_and_keeps_statist
                 ),
             )
         ),
+        result_type=CaseActionResult,
     )
     assert len(planned.created_ids) == 2
     await h.execute_update(
-        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.NOT_RETURNED)
+        "close_case", CloseCase(outcome=CaseOutcome.NOT_RETURNED), result_type=CaseActionResult
     )
     assert {iv.status for iv in (await h.query(RehabCaseWorkflow.state)).interventions} == {
         InterventionStatus.CANCELLED

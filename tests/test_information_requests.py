@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 from channels.smtp import SmtpChannel
 from channels.templates import WEEKDAYS
 from core.i18n import gettext
-from models.actions import BookJointMeeting, CloseCase, RecordConsent
+from models.actions import BookJointMeeting, CaseActionResult, CloseCase, RecordConsent
 from models.case import (
     CaseOutcome,
     ConsentParty,
@@ -62,7 +62,6 @@ CANARIES = ("healthcare", "vård", "social", "medical", "medicin", "fhv", "arbet
 
 
 pytestmark = pytest.mark.own_temporal("module")
-
 
 
 async def _request_rows(sessionmaker: Sessions, case_id: uuid.UUID) -> list[CaseInformationRequest]:
@@ -114,8 +113,9 @@ async def _child_starts(case: OpenedCase) -> int:
 async def _in_joint_meeting(env: WorkflowEnvironment, case: OpenedCase) -> None:
     now = await env.get_current_time()
     await case.handle.execute_update(
-        RehabCaseWorkflow.book_joint_meeting,
+        "book_joint_meeting",
         BookJointMeeting(starts_at=now + days(1), ends_at=now + days(1) + timedelta(hours=1)),
+        result_type=CaseActionResult,
     )
 
 
@@ -288,12 +288,15 @@ async def test_reminder_overdue_escalation_and_response_follow_stockholm_days_ac
     h = case.handle
     await _in_joint_meeting(env, case)
     await h.execute_update(
-        RehabCaseWorkflow.record_consent, RecordConsent(party=ConsentParty.FHV, given=True)
+        "record_consent",
+        RecordConsent(party=ConsentParty.FHV, given=True),
+        result_type=CaseActionResult,
     )
     due_on = summer_time + days(1)  # Monday after the change
     result = await h.execute_update(
-        RehabCaseWorkflow.request_information,
+        "request_information",
         RequestInformation(party=ConsentParty.FHV, due_on=due_on, remind_days_before=3),
+        result_type=CaseActionResult,
     )
     (request_id,) = result.created_ids
 
@@ -347,8 +350,9 @@ async def test_reminder_overdue_escalation_and_response_follow_stockholm_days_ac
     # The response arrives: the request ends and the case is no longer overdue.
     received_on = await today(env)
     await h.execute_update(
-        RehabCaseWorkflow.record_information_response,
+        "record_information_response",
         RecordInformationResponse(request_id=request_id),
+        result_type=CaseActionResult,
     )
     assert (await h.query(RehabCaseWorkflow.state)).overdue is False
     child = env.client.get_workflow_handle_for(
@@ -407,20 +411,22 @@ async def test_a_cancelled_request_and_the_closing_of_the_case_end_the_open_requ
     ids: dict[ConsentParty, uuid.UUID] = {}
     for party in (ConsentParty.SOCIAL_SERVICES, ConsentParty.ARBETSFORMEDLINGEN):
         await h.execute_update(
-            RehabCaseWorkflow.record_consent, RecordConsent(party=party, given=True)
+            "record_consent", RecordConsent(party=party, given=True), result_type=CaseActionResult
         )
         result = await h.execute_update(
-            RehabCaseWorkflow.request_information,
+            "request_information",
             RequestInformation(party=party, due_on=due_on),
+            result_type=CaseActionResult,
         )
         ids[party] = result.created_ids[0]
 
     await h.execute_update(
-        RehabCaseWorkflow.cancel_information_request,
+        "cancel_information_request",
         CancelInformationRequest(request_id=ids[ConsentParty.SOCIAL_SERVICES]),
+        result_type=CaseActionResult,
     )
     await h.execute_update(
-        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.NOT_RETURNED)
+        "close_case", CloseCase(outcome=CaseOutcome.NOT_RETURNED), result_type=CaseActionResult
     )
     assert {r.status for r in (await h.query(RehabCaseWorkflow.state)).information_requests} == {
         InformationRequestStatus.CANCELLED

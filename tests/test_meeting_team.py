@@ -29,6 +29,7 @@ from channels.smtp import SmtpChannel
 from core.settings import Settings, TemporalSettings
 from models.actions import (
     BookJointMeeting,
+    CaseActionResult,
     RecordMeetingOutcome,
     RecordReturnToWorkStep,
     RecordScreeningResult,
@@ -202,10 +203,14 @@ async def test_oldest_deadline_first_up_to_capacity_and_a_no_show_is_counted_and
     oldest = opened["oldest"]
     missed = await oldest.handle.query(RehabCaseWorkflow.state)
     with pytest.raises(WorkflowUpdateFailedError) as early:
-        await oldest.handle.execute_update(RehabCaseWorkflow.record_no_show, RecordNoShow())
+        await oldest.handle.execute_update(
+            "record_no_show", RecordNoShow(), result_type=CaseActionResult
+        )
     assert "has not started yet" in str(early.value.cause)
     await sleep_until(env, team.starts(first) + timedelta(minutes=50))
-    await oldest.handle.execute_update(RehabCaseWorkflow.record_no_show, RecordNoShow())
+    await oldest.handle.execute_update(
+        "record_no_show", RecordNoShow(), result_type=CaseActionResult
+    )
 
     rebooked_at = await booked_at(oldest, not_at=local(team, first))
     assert rebooked_at == local(team, second, seat=0)  # at once: it keeps its place
@@ -274,7 +279,6 @@ def _offset(day: date) -> timedelta:
 
 
 # ---------------------------------------------------------------- invitations through SMTP
-
 
 
 def _about(message: EmailMessage, case: OpenedCase) -> bool:
@@ -624,7 +628,7 @@ async def test_a_meeting_booked_by_hand_gives_the_teams_place_back(
     await queued(env, team, case)
 
     by_hand = BookJointMeeting(starts_at=now + timedelta(hours=5), ends_at=now + timedelta(hours=6))
-    await case.handle.execute_update(RehabCaseWorkflow.book_joint_meeting, by_hand)
+    await case.handle.execute_update("book_joint_meeting", by_hand, result_type=CaseActionResult)
 
     await eventually(lambda: team_view(env, team), lambda v: v.waiting == ())
     await sleep_until(env, team.cutoff(team.first_open_slot(now)) + timedelta(minutes=1))
@@ -663,21 +667,25 @@ async def test_a_relapse_asks_the_team_again_for_the_next_slot_with_room(
     assert await booked_at(case) == local(team, first)
     await sleep_until(env, team.ends(first))
     await h.execute_update(
-        RehabCaseWorkflow.record_meeting_outcome,
+        "record_meeting_outcome",
         RecordMeetingOutcome(attended=("employee", "manager"), reinforced_support=False),
+        result_type=CaseActionResult,
     )
     await h.execute_update(
-        RehabCaseWorkflow.record_screening_result, RecordScreeningResult(scores=(KEDS_LOW,))
+        "record_screening_result",
+        RecordScreeningResult(scores=(KEDS_LOW,)),
+        result_type=CaseActionResult,
     )
-    await h.execute_update(RehabCaseWorkflow.set_plan, SetPlan())
+    await h.execute_update("set_plan", SetPlan(), result_type=CaseActionResult)
     back_on = local_date(await env.get_current_time())
     await h.execute_update(
-        RehabCaseWorkflow.record_return_to_work_step,
+        "record_return_to_work_step",
         RecordReturnToWorkStep(extent=100, from_date=back_on),
+        result_type=CaseActionResult,
     )
 
     relapse = await h.execute_update(
-        RehabCaseWorkflow.report_sick_leave, ReportSickLeave(start=back_on)
+        "report_sick_leave", ReportSickLeave(start=back_on), result_type=CaseActionResult
     )
 
     assert (

@@ -4,11 +4,12 @@ A declaration names the workflow update, its input model (models/actions.py and 
 the HTTP body when it differs (answers that the API scores), the roles that may take it,
 its need-to-know track, the deadlines it meets, where in the case it fits, and its titles.
 From it are derived: the API route and its OpenAPI text (api/routers/case_actions.py), the
-update registration (workflows/case/workflow.py), the access rules of the events it
-records (models/case/events.py) and the README's action table (checked by a unit test).
+workflow update (the one dynamic handler of workflows/rehab_case.py reads its input model
+here), the access rules of the events it records (models/case/events.py) and the README's
+action table (checked by a unit test).
 
-Adding an action: one declaration here, its rule in models/case/rules.py, one line in the
-workflow shell. Pure: no I/O, safe inside the workflow sandbox.
+Adding an action: one declaration here and its rule in models/case/rules.py. Pure: no I/O,
+safe inside the workflow sandbox.
 """
 
 from __future__ import annotations

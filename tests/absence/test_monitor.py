@@ -28,7 +28,7 @@ from models.absence import (
     MonitorView,
     monitor_workflow_id,
 )
-from models.actions import AbsenceNews, CloseCase, RecordReturnToWorkStep
+from models.actions import AbsenceNews, CaseActionResult, CloseCase, RecordReturnToWorkStep
 from models.case import CaseOutcome, CaseTrigger, OpenCaseRecord, Stage, case_workflow_id
 from models.deadlines import local_date
 from models.search_attributes import REHAB_OVERDUE
@@ -448,8 +448,9 @@ async def test_a_relapse_in_follow_up_reported_by_absence_data_reopens_the_same_
     handle = await _the_case(env, sessionmaker)
     await through_planning(env, handle)
     await handle.execute_update(
-        RehabCaseWorkflow.record_return_to_work_step,
+        "record_return_to_work_step",
         RecordReturnToWorkStep(extent=100, from_date=today),
+        result_type=CaseActionResult,
     )
     # Payroll reports the spell's end, then new sick leave from today: two days after the
     # last sick day, so the relapse rule continues the sick-pay period.
@@ -761,7 +762,7 @@ async def test_a_monitor_whose_case_closed_opens_a_new_case_on_the_next_rule(
     first = await _the_case(time_skipping_env, sessionmaker)
     # The coordinator closes the case; the monitor is not told.
     await first.execute_update(
-        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.NOT_RETURNED)
+        "close_case", CloseCase(outcome=CaseOutcome.NOT_RETURNED), result_type=CaseActionResult
     )
 
     async def closed() -> bool:

@@ -28,6 +28,7 @@ from models.actions import (
     AgreedNextStep,
     BookJointMeeting,
     CancelIntervention,
+    CaseActionResult,
     CloseCase,
     CompleteIntervention,
     PlannedIntervention,
@@ -173,27 +174,33 @@ async def _to_planning(
     )
     await handle.execute_update(RehabCaseWorkflow.wait_until_recorded)
     await handle.execute_update(
-        RehabCaseWorkflow.record_consent, RecordConsent(party=ConsentParty.FK, given=True)
+        "record_consent",
+        RecordConsent(party=ConsentParty.FK, given=True),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.book_joint_meeting,
+        "book_joint_meeting",
         BookJointMeeting(
             starts_at=now + timedelta(days=1),
             ends_at=now + timedelta(days=1, hours=1),
             invite=(ConsentParty.FK,),
         ),
+        result_type=CaseActionResult,
     )
     await _skip(client, timedelta(days=1, hours=2))
     await handle.execute_update(
-        RehabCaseWorkflow.record_meeting_outcome,
+        "record_meeting_outcome",
         RecordMeetingOutcome(
             attended=("employee", "manager", "coordinator", "fk"),
             needs=(Track.WORK_ORIENTED,),
             reinforced_support=False,
         ),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.record_screening_result, RecordScreeningResult(scores=(_KEDS,))
+        "record_screening_result",
+        RecordScreeningResult(scores=(_KEDS,)),
+        result_type=CaseActionResult,
     )
     return handle
 
@@ -207,25 +214,34 @@ async def case_planned_with_interventions(client: Client, task_queue: str, unit_
     handle = await _to_planning(client, task_queue, unit_code, case_id)
     today = local_date(await _now(client))
     await handle.execute_update(
-        RehabCaseWorkflow.set_plan, SetPlan(interventions=(_planned(today + timedelta(days=10)),))
+        "set_plan",
+        SetPlan(interventions=(_planned(today + timedelta(days=10)),)),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.record_deadline_met, RecordDeadlineMet(kind="fk_sick_notice")
+        "record_deadline_met",
+        RecordDeadlineMet(kind="fk_sick_notice"),
+        result_type=CaseActionResult,
     )
     added = await handle.execute_update(
-        RehabCaseWorkflow.add_intervention,
+        "add_intervention",
         AddIntervention(intervention=_planned(today + timedelta(days=20), "work_training")),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.cancel_intervention,
+        "cancel_intervention",
         CancelIntervention(intervention_id=added.created_ids[0]),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.set_sick_leave,
+        "set_sick_leave",
         SetSickLeave(expected_end=today + timedelta(days=90)),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.record_consent, RecordConsent(party=ConsentParty.FK, given=False)
+        "record_consent",
+        RecordConsent(party=ConsentParty.FK, given=False),
+        result_type=CaseActionResult,
     )
     # Nothing may be left with timers: later scenarios skip time on the same server.
     view = await handle.query(RehabCaseWorkflow.state)
@@ -245,13 +261,16 @@ async def intervention_completed(client: Client, task_queue: str, unit_code: str
     handle = await _to_planning(client, task_queue, unit_code, case_id)
     today = local_date(await _now(client))
     planned = await handle.execute_update(
-        RehabCaseWorkflow.set_plan, SetPlan(interventions=(_planned(today + timedelta(days=10)),))
+        "set_plan",
+        SetPlan(interventions=(_planned(today + timedelta(days=10)),)),
+        result_type=CaseActionResult,
     )
     await _skip(client, timedelta(days=8))
     (intervention_id,) = planned.created_ids
     await handle.execute_update(
-        RehabCaseWorkflow.complete_intervention,
+        "complete_intervention",
         CompleteIntervention(intervention_id=intervention_id, outcome=InterventionOutcome.ACHIEVED),
+        result_type=CaseActionResult,
     )
     child = client.get_workflow_handle_for(
         InterventionWorkflow.run, intervention_workflow_id(intervention_id)
@@ -266,14 +285,15 @@ async def case_closed_and_erased(client: Client, task_queue: str, unit_code: str
     """Return to work in full, closure, and erasure when the retention period ends."""
     case_id = uuid.UUID("00000000-0000-4000-8000-000000000004")
     handle = await _to_planning(client, task_queue, unit_code, case_id)
-    await handle.execute_update(RehabCaseWorkflow.set_plan, SetPlan())
+    await handle.execute_update("set_plan", SetPlan(), result_type=CaseActionResult)
     today = local_date(await _now(client))
     await handle.execute_update(
-        RehabCaseWorkflow.record_return_to_work_step,
+        "record_return_to_work_step",
         RecordReturnToWorkStep(extent=100, from_date=today),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB)
+        "close_case", CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB), result_type=CaseActionResult
     )
     await handle.result()
     return handle.id
@@ -307,27 +327,34 @@ async def _lean_to_plan(client: Client, handle: WorkflowHandle[Any, CaseResult])
     now = await _now(client)
     today = local_date(now)
     await handle.execute_update(
-        RehabCaseWorkflow.set_sick_leave,
+        "set_sick_leave",
         SetSickLeave(start=today - timedelta(days=3), expected_end=today + timedelta(days=66)),
+        result_type=CaseActionResult,
     )
     held = now - timedelta(hours=2)
     await handle.execute_update(
-        RehabCaseWorkflow.book_joint_meeting,
+        "book_joint_meeting",
         BookJointMeeting(starts_at=held, ends_at=held + timedelta(hours=1)),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.record_meeting_outcome,
+        "record_meeting_outcome",
         RecordMeetingOutcome(
             attended=("employee", "manager", "coordinator"),
             needs=(Track.WORK_ORIENTED,),
             reinforced_support=False,
         ),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.record_screening_result, RecordScreeningResult(scores=(_KEDS,))
+        "record_screening_result",
+        RecordScreeningResult(scores=(_KEDS,)),
+        result_type=CaseActionResult,
     )
     planned = await handle.execute_update(
-        RehabCaseWorkflow.set_plan, SetPlan(interventions=(_planned(today + timedelta(days=10)),))
+        "set_plan",
+        SetPlan(interventions=(_planned(today + timedelta(days=10)),)),
+        result_type=CaseActionResult,
     )
     (intervention_id,) = planned.created_ids
     return intervention_id
@@ -338,16 +365,18 @@ async def _lean_to_closed(client: Client, handle: WorkflowHandle[Any, CaseResult
     intervention_id = await _lean_to_plan(client, handle)
     today = local_date(await _now(client))
     await handle.execute_update(
-        RehabCaseWorkflow.complete_intervention,
+        "complete_intervention",
         CompleteIntervention(intervention_id=intervention_id, outcome=InterventionOutcome.ACHIEVED),
+        result_type=CaseActionResult,
     )
     for extent in (50, 100):
         await handle.execute_update(
-            RehabCaseWorkflow.record_return_to_work_step,
+            "record_return_to_work_step",
             RecordReturnToWorkStep(extent=extent, from_date=today),
+            result_type=CaseActionResult,
         )
     await handle.execute_update(
-        RehabCaseWorkflow.close_case, CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB)
+        "close_case", CloseCase(outcome=CaseOutcome.RETURNED_SAME_JOB), result_type=CaseActionResult
     )
 
 
@@ -416,8 +445,9 @@ async def case_overdue_when_opened(client: Client, task_queue: str, unit_code: s
     await eventually(lambda: handle.query(RehabCaseWorkflow.state), lambda view: view.overdue)
     held = await _now(client) - timedelta(hours=2)
     await handle.execute_update(
-        RehabCaseWorkflow.book_joint_meeting,
+        "book_joint_meeting",
         BookJointMeeting(starts_at=held, ends_at=held + timedelta(hours=1)),
+        result_type=CaseActionResult,
     )
     await _until_idle(handle)
     return handle.id
@@ -431,8 +461,9 @@ async def intervention_recorded_locally(client: Client, task_queue: str, unit_co
     intervention_id = await _lean_to_plan(client, handle)
     await _skip(client, timedelta(days=8))
     await handle.execute_update(
-        RehabCaseWorkflow.complete_intervention,
+        "complete_intervention",
         CompleteIntervention(intervention_id=intervention_id, outcome=InterventionOutcome.ACHIEVED),
+        result_type=CaseActionResult,
     )
     child = client.get_workflow_handle_for(
         InterventionWorkflow.run, intervention_workflow_id(intervention_id)
@@ -473,13 +504,14 @@ async def case_structured_questions(client: Client, task_queue: str, unit_code: 
     )
     await handle.execute_update(RehabCaseWorkflow.wait_until_recorded)
     await handle.execute_update(
-        RehabCaseWorkflow.book_joint_meeting,
+        "book_joint_meeting",
         BookJointMeeting(starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=2)),
+        result_type=CaseActionResult,
     )
     await _skip(client, timedelta(hours=3))
     today = local_date(await _now(client))
     held = await handle.execute_update(
-        RehabCaseWorkflow.record_meeting_outcome,
+        "record_meeting_outcome",
         RecordMeetingOutcome(
             attended=("employee", "manager", "coordinator"),
             needs=(Track.WORK_ORIENTED, Track.SOCIAL),
@@ -495,6 +527,7 @@ async def case_structured_questions(client: Client, task_queue: str, unit_code: 
                 ),
             ),
         ),
+        result_type=CaseActionResult,
     )
     keds = score(
         KEDS,
@@ -505,15 +538,16 @@ async def case_structured_questions(client: Client, task_queue: str, unit_code: 
         ),
     )
     await handle.execute_update(
-        RehabCaseWorkflow.record_screening_result,
+        "record_screening_result",
         RecordScreeningResult(scores=(keds, _violence())),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.set_plan, SetPlan(adopt_next_steps=held.created_ids)
+        "set_plan", SetPlan(adopt_next_steps=held.created_ids), result_type=CaseActionResult
     )
     now = await _now(client)
     await handle.execute_update(
-        RehabCaseWorkflow.record_follow_up_meeting,
+        "record_follow_up_meeting",
         RecordFollowUpMeeting(
             starts_at=now - timedelta(minutes=50),
             ends_at=now - timedelta(minutes=5),
@@ -521,6 +555,7 @@ async def case_structured_questions(client: Client, task_queue: str, unit_code: 
             held_by="manager",
             violence_screening=_violence(),
         ),
+        result_type=CaseActionResult,
     )
     # Nothing may be left with timers: later scenarios skip time on the same server.
     view = await handle.query(RehabCaseWorkflow.state)
@@ -647,10 +682,11 @@ async def _case_in_joint_meeting(
     )
     await handle.execute_update(RehabCaseWorkflow.wait_until_recorded)
     await handle.execute_update(
-        RehabCaseWorkflow.book_joint_meeting,
+        "book_joint_meeting",
         BookJointMeeting(
             starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=1, hours=1)
         ),
+        result_type=CaseActionResult,
     )
     return handle
 
@@ -668,11 +704,12 @@ async def case_requests_information(client: Client, task_queue: str, unit_code: 
         (ConsentParty.SOCIAL_SERVICES, 20),
     ):
         await handle.execute_update(
-            RehabCaseWorkflow.record_consent, RecordConsent(party=party, given=True)
+            "record_consent", RecordConsent(party=party, given=True), result_type=CaseActionResult
         )
         result = await handle.execute_update(
-            RehabCaseWorkflow.request_information,
+            "request_information",
             RequestInformation(party=party, due_on=today + timedelta(days=due_in)),
+            result_type=CaseActionResult,
         )
         ids.extend(result.created_ids)
     # Past the first due date: the request tells the case it is overdue.
@@ -685,14 +722,19 @@ async def case_requests_information(client: Client, task_queue: str, unit_code: 
     else:
         raise AssertionError("the request did not become overdue")
     await handle.execute_update(
-        RehabCaseWorkflow.record_information_response, RecordInformationResponse(request_id=ids[0])
+        "record_information_response",
+        RecordInformationResponse(request_id=ids[0]),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.record_consent,
+        "record_consent",
         RecordConsent(party=ConsentParty.ARBETSFORMEDLINGEN, given=False),
+        result_type=CaseActionResult,
     )
     await handle.execute_update(
-        RehabCaseWorkflow.cancel_information_request, CancelInformationRequest(request_id=ids[2])
+        "cancel_information_request",
+        CancelInformationRequest(request_id=ids[2]),
+        result_type=CaseActionResult,
     )
     for request_id in ids:
         await client.get_workflow_handle(information_request_workflow_id(request_id)).result()
@@ -706,18 +748,22 @@ async def information_request_answered(client: Client, task_queue: str, unit_cod
     case_id = uuid.UUID("00000000-0000-4000-8000-000000000702")
     handle = await _case_in_joint_meeting(client, task_queue, unit_code, case_id)
     await handle.execute_update(
-        RehabCaseWorkflow.record_consent, RecordConsent(party=ConsentParty.FHV, given=True)
+        "record_consent",
+        RecordConsent(party=ConsentParty.FHV, given=True),
+        result_type=CaseActionResult,
     )
     today = local_date(await _now(client))
     requested = await handle.execute_update(
-        RehabCaseWorkflow.request_information,
+        "request_information",
         RequestInformation(party=ConsentParty.FHV, due_on=today + timedelta(days=10)),
+        result_type=CaseActionResult,
     )
     await _skip(client, timedelta(days=8))
     (request_id,) = requested.created_ids
     await handle.execute_update(
-        RehabCaseWorkflow.record_information_response,
+        "record_information_response",
         RecordInformationResponse(request_id=request_id),
+        result_type=CaseActionResult,
     )
     child = client.get_workflow_handle_for(
         InformationRequestWorkflow.run, information_request_workflow_id(request_id)
@@ -738,11 +784,12 @@ async def case_relapse_from_absence_data(
     """Back at work in full, then new sick leave in payroll data: the news is a relapse."""
     case_id = uuid.UUID("00000000-0000-4000-8000-000000000601")
     handle = await _to_planning(client, task_queue, unit_code, case_id)
-    await handle.execute_update(RehabCaseWorkflow.set_plan, SetPlan())
+    await handle.execute_update("set_plan", SetPlan(), result_type=CaseActionResult)
     today = local_date(await _now(client))
     await handle.execute_update(
-        RehabCaseWorkflow.record_return_to_work_step,
+        "record_return_to_work_step",
         RecordReturnToWorkStep(extent=100, from_date=today),
+        result_type=CaseActionResult,
     )
     await _skip(client, timedelta(days=2))
     # The stage change continued the case as new: the run in follow-up is the one to save.
@@ -867,8 +914,9 @@ async def case_opened_with_what_had_passed(client: Client, task_queue: str, unit
     assert (await handle.query(RehabCaseWorkflow.state)).overdue
     held = await _now(client) - timedelta(hours=2)
     await handle.execute_update(
-        RehabCaseWorkflow.book_joint_meeting,
+        "book_joint_meeting",
         BookJointMeeting(starts_at=held, ends_at=held + timedelta(hours=1)),
+        result_type=CaseActionResult,
     )
     await _until_idle(handle)
     await handle.terminate("history saved")

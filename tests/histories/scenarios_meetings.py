@@ -25,7 +25,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, W
 from temporalio.testing import WorkflowEnvironment
 
 from core.codec import KeyRing, build_data_converter
-from models.actions import RecordConsent
+from models.actions import CaseActionResult, RecordConsent
 from models.case import CaseInput, CaseTrigger, ConsentParty, case_workflow_id
 from models.deadlines import local_date
 from models.meetings import (
@@ -152,7 +152,9 @@ async def meeting_team_books_slots(client: Client, task_queue: str) -> WorkflowH
     await team.execute_update(MeetingTeamWorkflow.resume, CadenceChange())
     await _skip_until(client, HISTORY_TEAM.cutoff(first) + timedelta(minutes=1))
     starts = [await _booked(case) for case in cases]
-    await cases[0].execute_update(RehabCaseWorkflow.reschedule_meeting, RescheduleMeeting())
+    await cases[0].execute_update(
+        "reschedule_meeting", RescheduleMeeting(), result_type=CaseActionResult
+    )
     await _booked(cases[0], not_at=starts[0])
     await _until_idle(team)
     history = await team.fetch_history()
@@ -167,9 +169,9 @@ async def rehab_case_booked_by_team(client: Client, task_queue: str) -> Workflow
     team, (case,), first = await _team_and_cases(client, task_queue, 2, 2)
     for party in (ConsentParty.FK, ConsentParty.FHV):
         await case.execute_update(
-            RehabCaseWorkflow.record_consent, RecordConsent(party=party, given=True)
+            "record_consent", RecordConsent(party=party, given=True), result_type=CaseActionResult
         )
-    await case.execute_update(RehabCaseWorkflow.choose_fhv, ChooseFhv(chosen=True))
+    await case.execute_update("choose_fhv", ChooseFhv(chosen=True), result_type=CaseActionResult)
     await _skip_until(client, HISTORY_TEAM.cutoff(first) + timedelta(minutes=1))
     await _booked(case)
     first_run = client.get_workflow_handle(case.id, run_id=case.first_execution_run_id)
@@ -188,12 +190,14 @@ async def rehab_case_meeting_rescheduled(client: Client, task_queue: str) -> Wor
     team, (case,), first = await _team_and_cases(client, task_queue, 3, 2)
     await _skip_until(client, HISTORY_TEAM.cutoff(first) + timedelta(minutes=1))
     booked = await _booked(case)
-    await case.execute_update(RehabCaseWorkflow.reschedule_meeting, RescheduleMeeting())
+    await case.execute_update(
+        "reschedule_meeting", RescheduleMeeting(), result_type=CaseActionResult
+    )
     moved = await _booked(case, not_at=booked)
     await _skip_until(client, moved + timedelta(minutes=50))
-    await case.execute_update(RehabCaseWorkflow.record_no_show, RecordNoShow())
+    await case.execute_update("record_no_show", RecordNoShow(), result_type=CaseActionResult)
     await _booked(case, not_at=moved)
-    await case.execute_update(RehabCaseWorkflow.cancel_meeting, CancelMeeting())
+    await case.execute_update("cancel_meeting", CancelMeeting(), result_type=CaseActionResult)
     await _until_idle(case)
     history = await client.get_workflow_handle(case.id).fetch_history()
     await _finish(client, team, [case])
