@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.schema import AccessAudit
+from store.schema import AccessAudit, table_of
 
 
 async def record_access(
@@ -21,10 +21,14 @@ async def record_access(
 ) -> None:
     """Add the row to the session's transaction: it commits (or not) with the read itself."""
     await session.execute(
-        insert(AccessAudit).values(
-            subject=subject, role=role, case_id=case_id, what=what, allowed=allowed
-        )
+        _INSERT_ROW,
+        {"subject": subject, "role": role, "case_id": case_id, "what": what, "allowed": allowed},
     )
+
+
+# Built once and run with its values as parameters: every sensitive request writes a row,
+# and a statement built per call cost its construction and cache key each time.
+_INSERT_ROW = insert(table_of(AccessAudit))
 
 
 async def audit_rows(session: AsyncSession, case_id: uuid.UUID | None = None) -> list[AccessAudit]:

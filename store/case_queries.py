@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Row,
     Select,
     and_,
     bindparam,
@@ -161,6 +162,28 @@ async def visible_case(session: AsyncSession, scope: CaseScope, case_id: uuid.UU
     if statement is None:
         statement = _VISIBLE_CASE.setdefault(shape, _visible_case_statement(shape))
     return await session.scalar(statement, {"case_id": case_id} | scope._params())
+
+
+_VISIBLE_CASE_REF: dict[tuple[bool, bool, bool, bool], Select[str, str, int]] = {}
+
+
+async def visible_case_ref(
+    session: AsyncSession, scope: CaseScope, case_id: uuid.UUID
+) -> Row[str, str, int] | None:
+    """What an action needs of a case the caller may see (its workflow and policy), as one
+    row: a case action asks this on every request, and loading the whole case as an ORM
+    object cost more than the query."""
+    shape = scope._shape()
+    statement = _VISIBLE_CASE_REF.get(shape)
+    if statement is None:
+        statement = _VISIBLE_CASE_REF.setdefault(
+            shape,
+            select(Case.workflow_id, Case.policy_id, Case.policy_version).where(
+                Case.id == bindparam("case_id"), *_scope_conditions(shape)
+            ),
+        )
+    result = await session.execute(statement, {"case_id": case_id} | scope._params())
+    return result.first()
 
 
 async def consents_of(session: AsyncSession, case_id: uuid.UUID) -> Sequence[CaseConsent]:

@@ -90,7 +90,7 @@ async def execute_case_action(
     if caller.role not in action.roles:
         await audit_refusal(context, caller, what, case_id)
         raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not take this action")
-    case = await case_queries.visible_case(session, scope_for(caller), case_id)
+    case = await case_queries.visible_case_ref(session, scope_for(caller), case_id)
     if case is None:
         await audit_refusal(context, caller, what, case_id)
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
