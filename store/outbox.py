@@ -6,11 +6,13 @@ import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from temporalio.exceptions import ApplicationError
 
@@ -98,7 +100,7 @@ async def enqueue_notifications(
     or the employee's own contact. Idempotent on `idempotency_key`: a retried activity that
     calls this again writes nothing. With no recipient, one `no_recipient` row and a
     `notification_undeliverable` case event are written instead, so the coordinator sees a
-    task on the case and no activity retries forever. A handful of statements for all the
+    task on the case and no activity retries forever. One lookup and one INSERT for all the
     notices of one change, however many there are.
     """
     try:
@@ -111,28 +113,35 @@ async def enqueue_notifications(
     if not notices:
         return
     conn = await session.connection()
-    written = set(
-        await conn.scalars(_WRITTEN_KEYS, {"keys": sorted({n.idempotency_key for n in notices})})
-    )
+    staff = sorted({n.recipient_role.value for n in notices} - {RecipientRole.EMPLOYEE.value})
+    found = (
+        await conn.execute(
+            _LOOKUP,
+            {
+                "keys": sorted({n.idempotency_key for n in notices}),
+                "case_id_": case_id,
+                "unit_code": unit_code,
+                "roles": staff,
+            },
+        )
+    ).one()
+    written = set(found.written or ())
     notices = [n for n in notices if n.idempotency_key not in written]
     if not notices:
         return
-    case = (await conn.execute(_CASE_OF_NOTICE, {"case_id_": case_id})).one_or_none()
-    if case is None:
+    if found.stage is None:
         raise ApplicationError(
             "the notification's case is not recorded", type=UNKNOWN_CASE, non_retryable=True
         )
-    recipients = await _recipients(
-        conn, unit_code, case.employee_pseudonym, {n.recipient_role for n in notices}
-    )
+    recipients = _recipients(found)
     rows: list[dict[str, object]] = []
     undeliverable: list[dict[str, object]] = []
     for notice in notices:
         neutral = _neutral(notice, case_id, unit_code)
-        found = recipients.get(notice.recipient_role, [])
-        if not found:
+        reached = recipients.get(notice.recipient_role, [])
+        if not reached:
             undeliverable.append(neutral)
-        for recipient, columns in found:
+        for recipient, columns in reached:
             rows.append(
                 neutral
                 | {"delivery_key": delivery_key(notice.idempotency_key, recipient)}
@@ -141,7 +150,7 @@ async def enqueue_notifications(
     if rows:
         await conn.execute(_INSERT_ROWS, [_ROW_DEFAULTS | row for row in rows])
     if undeliverable:
-        await _record_undeliverable(conn, undeliverable, case_id, case.stage)
+        await _record_undeliverable(conn, undeliverable, case_id, found.stage)
 
 
 # Every row of one INSERT names the same columns.
@@ -151,9 +160,6 @@ _ROW_DEFAULTS: dict[str, object] = {"unit_contact_id": None, "employee_pseudonym
 # built per call (a multi-row VALUES list above all) cost its compilation or its cache key.
 _NOTIFICATIONS = table_of(Notification)
 _INSERT_ROWS = insert(_NOTIFICATIONS).on_conflict_do_nothing(index_elements=["delivery_key"])
-_WRITTEN_KEYS = select(_NOTIFICATIONS.c.idempotency_key).where(
-    _NOTIFICATIONS.c.idempotency_key.in_(bindparam("keys", expanding=True))
-)
 # Undeliverable: dated by the database, like the rows' own timestamps.
 _APPEND_UNDELIVERABLE = (
     insert(table_of(CaseEvent))
@@ -161,22 +167,42 @@ _APPEND_UNDELIVERABLE = (
     .on_conflict_do_nothing(constraint="uq_case_events_workflow_id")
 )
 _cases = table_of(Case)
-_CASE_OF_NOTICE = select(_cases.c.stage, _cases.c.employee_pseudonym).where(
-    _cases.c.id == bindparam("case_id_")
-)
 _employee_contacts = table_of(EmployeeContact)
-_EMPLOYEE_CONTACT = select(_employee_contacts.c.employee_pseudonym).where(
-    _employee_contacts.c.employee_pseudonym == bindparam("employee")
-)
 _contacts = table_of(UnitContact)
-_UNIT_CONTACTS = (
-    select(_contacts.c.id, _contacts.c.role)
-    .where(
-        _contacts.c.unit_code == bindparam("unit_code"),
-        _contacts.c.role.in_(bindparam("roles", expanding=True)),
-        _contacts.c.active.is_(True),
-    )
-    .order_by(_contacts.c.id)
+_case_employee = (
+    select(_cases.c.employee_pseudonym)
+    .where(_cases.c.id == bindparam("case_id_"))
+    .scalar_subquery()
+)
+_unit_contacts = and_(
+    _contacts.c.unit_code == bindparam("unit_code"),
+    _contacts.c.role.in_(bindparam("roles", expanding=True)),
+    _contacts.c.active.is_(True),
+)
+# Everything the notices of one change need to know, in one round trip, always one row: the
+# keys already written (a retried activity), the case's stage (None: no such case), the
+# employee's own contact, and the unit's active contacts of the notices' staff roles.
+_LOOKUP = select(
+    select(func.array_agg(_NOTIFICATIONS.c.idempotency_key))
+    .where(_NOTIFICATIONS.c.idempotency_key.in_(bindparam("keys", expanding=True)))
+    .scalar_subquery()
+    .label("written"),
+    select(_cases.c.stage)
+    .where(_cases.c.id == bindparam("case_id_"))
+    .scalar_subquery()
+    .label("stage"),
+    select(_employee_contacts.c.employee_pseudonym)
+    .where(_employee_contacts.c.employee_pseudonym == _case_employee)
+    .scalar_subquery()
+    .label("employee_contact"),
+    select(func.array_agg(aggregate_order_by(_contacts.c.id, _contacts.c.id)))
+    .where(_unit_contacts)
+    .scalar_subquery()
+    .label("contact_ids"),
+    select(func.array_agg(aggregate_order_by(_contacts.c.role, _contacts.c.id)))
+    .where(_unit_contacts)
+    .scalar_subquery()
+    .label("contact_roles"),
 )
 
 
@@ -197,26 +223,20 @@ def _neutral(notice: CaseNotice, case_id: UUID, unit_code: str) -> dict[str, obj
     }
 
 
-async def _recipients(
-    conn: AsyncConnection,
-    unit_code: str,
-    employee: UUID,
-    roles: Collection[RecipientRole],
+def _recipients(
+    found: Row[Any, Any, Any, Any, Any],
 ) -> dict[RecipientRole, list[tuple[str, dict[str, object]]]]:
     """Per role: each recipient's part of the delivery key and its outbox columns."""
-    found: dict[RecipientRole, list[tuple[str, dict[str, object]]]] = {}
-    if RecipientRole.EMPLOYEE in roles:
-        contact = await conn.scalar(_EMPLOYEE_CONTACT, {"employee": employee})
-        if contact is not None:
-            found[RecipientRole.EMPLOYEE] = [("employee", {"employee_pseudonym": contact})]
-    staff = sorted(r.value for r in roles if r is not RecipientRole.EMPLOYEE)
-    if staff:
-        contacts = await conn.execute(_UNIT_CONTACTS, {"unit_code": unit_code, "roles": staff})
-        for contact_id, role in contacts:
-            found.setdefault(RecipientRole(role), []).append(
-                (f"c{contact_id}", {"unit_contact_id": contact_id})
-            )
-    return found
+    recipients: dict[RecipientRole, list[tuple[str, dict[str, object]]]] = {}
+    if found.employee_contact is not None:
+        recipients[RecipientRole.EMPLOYEE] = [
+            ("employee", {"employee_pseudonym": found.employee_contact})
+        ]
+    for contact_id, role in zip(found.contact_ids or (), found.contact_roles or (), strict=True):
+        recipients.setdefault(RecipientRole(role), []).append(
+            (f"c{contact_id}", {"unit_contact_id": contact_id})
+        )
+    return recipients
 
 
 async def _record_undeliverable(
