@@ -22,8 +22,8 @@ from activities.programme import ProgrammeActivities
 from activities.records import CaseRecords
 from core.codec import KeyRing
 from core.logging import LogContextInterceptor, configure_logging
-from core.memory import tune_collector
 from core.observability import Telemetry
+from core.process import run_event_loop, tune_collector
 from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect, workflow_runner
@@ -158,4 +158,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # libuv's event loop under the same asyncio API (core/process.py says why it matters).
+    # Workflow code never runs on it: the SDK runs each workflow on a deterministic loop of
+    # its own.
+    run_event_loop(main())

@@ -31,12 +31,12 @@ from api.routers import (
 from core.codec import EncryptionCodec, KeyRing
 from core.identity import IdentityProtector
 from core.logging import configure_logging
-from core.memory import tune_collector
 from core.observability import (
     Telemetry,
     install_api_telemetry,
     start_api_telemetry,
 )
+from core.process import tune_collector
 from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect

@@ -87,7 +87,7 @@ async def serve(address: str, namespace: str, task_queue: str, dsn: str) -> None
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from core.memory import tune_collector
+    from core.process import tune_collector
     from core.sandbox import LeanSandboxedWorkflowRunner
 
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
@@ -106,7 +106,7 @@ async def serve(address: str, namespace: str, task_queue: str, dsn: str) -> None
         # without re-entering it (core/sandbox.py): the floor gets every gain the engine does.
         workflow_runner=LeanSandboxedWorkflowRunner(),
     )
-    tune_collector()  # the collector settings of rehabflow's worker (core/memory.py), too
+    tune_collector()  # the collector settings of rehabflow's worker (core/process.py), too
     async with worker:
         await stop.wait()
     await pool.close()
@@ -119,7 +119,10 @@ def main() -> None:
     parser.add_argument("--task-queue", required=True)
     parser.add_argument("--dsn", required=True, help="a libpq URL of the PostgreSQL to write")
     args = parser.parse_args()
-    asyncio.run(serve(args.address, args.namespace, args.task_queue, args.dsn))
+    from core.process import run_event_loop
+
+    # The event loop of rehabflow's worker, too (core/process.py).
+    run_event_loop(serve(args.address, args.namespace, args.task_queue, args.dsn))
 
 
 if __name__ == "__main__":

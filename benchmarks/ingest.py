@@ -70,7 +70,7 @@ from temporalio.worker import Worker
 from api.dev_tokens import ensure_dev_tokens
 from benchmarks.baseline_keeper import BaselineKeeper, KeptBatch
 from benchmarks.stack import BenchError, compile_workflow_modules
-from core.memory import tune_collector
+from core.process import run_event_loop, tune_collector
 from core.secrets import Secrets
 from core.settings import Settings
 from core.temporal import data_converter, is_transient, workflow_runner
@@ -604,7 +604,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.rounds < 2:
         parser.error("--rounds must be at least 2: one sample per side is not a measurement")
-    results = asyncio.run(run(args.employees, args.rounds))
+    # Both sides' workers run in this process, on the event loop of rehabflow's worker.
+    results = run_event_loop(run(args.employees, args.rounds))
     ratio = report(args.employees, results)
     print(f"ingest ratio: {ratio:.2f}")
 
