@@ -23,7 +23,7 @@ from activities.records import CaseRecords
 from core.codec import KeyRing
 from core.logging import LogContextInterceptor, configure_logging
 from core.observability import Telemetry
-from core.process import run_event_loop, tune_collector
+from core.process import freeze_start_up, run_event_loop
 from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect, workflow_runner
@@ -123,7 +123,7 @@ async def main() -> None:
     worker = build_worker(
         client, settings.temporal.task_queue, sessionmaker, notifications=notifications
     )
-    tune_collector()
+    freeze_start_up()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -36,7 +36,7 @@ from core.observability import (
     install_api_telemetry,
     start_api_telemetry,
 )
-from core.process import tune_collector
+from core.process import freeze_start_up
 from core.secrets import load_secrets
 from core.settings import Settings
 from core.temporal import connect
@@ -164,5 +164,5 @@ def app_factory() -> FastAPI:
     settings = Settings()
     configure_logging(settings)
     app = create_app(settings, telemetry=Telemetry.from_settings(settings, "rehabflow-api"))
-    tune_collector()
+    freeze_start_up()
     return app

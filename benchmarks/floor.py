@@ -87,7 +87,7 @@ async def serve(address: str, namespace: str, task_queue: str, dsn: str) -> None
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from core.process import tune_collector
+    from core.process import freeze_start_up
     from core.sandbox import LeanSandboxedWorkflowRunner
 
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
@@ -106,7 +106,7 @@ async def serve(address: str, namespace: str, task_queue: str, dsn: str) -> None
         # without re-entering it (core/sandbox.py): the floor gets every gain the engine does.
         workflow_runner=LeanSandboxedWorkflowRunner(),
     )
-    tune_collector()  # the collector settings of rehabflow's worker (core/process.py), too
+    freeze_start_up()  # as rehabflow's worker does (core/process.py)
     async with worker:
         await stop.wait()
     await pool.close()

@@ -70,7 +70,7 @@ from temporalio.worker import Worker
 from api.dev_tokens import ensure_dev_tokens
 from benchmarks.baseline_keeper import BaselineKeeper, KeptBatch
 from benchmarks.stack import BenchError, compile_workflow_modules
-from core.process import run_event_loop, tune_collector
+from core.process import freeze_start_up, run_event_loop
 from core.secrets import Secrets
 from core.settings import Settings
 from core.temporal import data_converter, is_transient, workflow_runner
@@ -535,8 +535,8 @@ async def run(employees: int, rounds: int) -> list[Round]:
     results: list[Round] = []
     me = psutil.Process()
     (temporal,) = (p for p in me.children(recursive=True) if p.name() == "temporal")
-    # This process runs both sides' workers: both get the collector settings of worker.py.
-    tune_collector()
+    # This process runs both sides' workers: both freeze their start-up objects, as worker.py.
+    freeze_start_up()
     try:
         bench = Bench(work, env, pg, keys)
         for n in range(rounds):
