@@ -6,6 +6,7 @@ case outside it is indistinguishable from one that does not exist.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -116,11 +117,6 @@ async def list_cases(
     return rows.all(), int(total or 0)
 
 
-# One case as a caller may see it: asked by every request about a case, so built once per
-# shape of scope with the scope's values as parameters, not once per request.
-_VISIBLE_CASE: dict[tuple[bool, bool, bool, bool], Select[Case]] = {}
-
-
 def _scope_conditions(
     shape: tuple[bool, bool, bool, bool], values: dict[str, object] | None = None
 ) -> list[ColumnElement[bool]]:
@@ -152,19 +148,23 @@ def _scope_conditions(
     return conditions
 
 
+# One case as a caller may see it: asked by every request about a case, so each statement
+# is built once per shape of scope (16 at most), with the scope's values as parameters.
+@functools.cache
 def _visible_case_statement(shape: tuple[bool, bool, bool, bool]) -> Select[Case]:
     return select(Case).where(Case.id == bindparam("case_id"), *_scope_conditions(shape))
 
 
+@functools.cache
+def _visible_case_ref_statement(shape: tuple[bool, bool, bool, bool]) -> Select[str, str, int]:
+    return select(Case.workflow_id, Case.policy_id, Case.policy_version).where(
+        Case.id == bindparam("case_id"), *_scope_conditions(shape)
+    )
+
+
 async def visible_case(session: AsyncSession, scope: CaseScope, case_id: uuid.UUID) -> Case | None:
-    shape = scope._shape()
-    statement = _VISIBLE_CASE.get(shape)
-    if statement is None:
-        statement = _VISIBLE_CASE.setdefault(shape, _visible_case_statement(shape))
+    statement = _visible_case_statement(scope._shape())
     return await session.scalar(statement, {"case_id": case_id} | scope._params())
-
-
-_VISIBLE_CASE_REF: dict[tuple[bool, bool, bool, bool], Select[str, str, int]] = {}
 
 
 async def visible_case_ref(
@@ -173,15 +173,7 @@ async def visible_case_ref(
     """What an action needs of a case the caller may see (its workflow and policy), as one
     row: a case action asks this on every request, and loading the whole case as an ORM
     object cost more than the query."""
-    shape = scope._shape()
-    statement = _VISIBLE_CASE_REF.get(shape)
-    if statement is None:
-        statement = _VISIBLE_CASE_REF.setdefault(
-            shape,
-            select(Case.workflow_id, Case.policy_id, Case.policy_version).where(
-                Case.id == bindparam("case_id"), *_scope_conditions(shape)
-            ),
-        )
+    statement = _visible_case_ref_statement(scope._shape())
     result = await session.execute(statement, {"case_id": case_id} | scope._params())
     return result.first()
 
