@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -400,9 +401,23 @@ async def test_a_long_absence_that_ended_over_a_year_ago_opens_nothing(
 async def _the_case(
     env: WorkflowEnvironment, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> WorkflowHandle[Any, Any]:
+    """The one case, once its workflow runs: the opener commits the case's row first and
+    starts its workflow after, so the row can be read a moment before the workflow exists."""
     await eventually(lambda: _has_cases(sessionmaker, 1), bool)
     (case,) = await cases_of(sessionmaker)
-    return env.client.get_workflow_handle(case.workflow_id)
+    handle = env.client.get_workflow_handle(case.workflow_id)
+
+    async def started() -> bool:
+        try:
+            await handle.describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    await eventually(started, bool)
+    return handle
 
 
 async def test_an_expected_end_reported_later_reaches_the_open_case_and_its_plan_deadline(
