@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy.exc import IntegrityError
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
@@ -24,7 +24,9 @@ from models.absence import (
 from models.actions import AbsenceNews
 from models.case import CaseInput, case_workflow_id
 from models.case.rules import CaseCore, initial_state
+from store import direct
 from store.cases import OpenCase, insert_case, open_case_of, policy_of_unit
+from store.direct import Conn
 from store.meeting_teams import team_of_unit
 
 # Case ids opened by a monitor derive from the employee and the trigger, so a retried
@@ -108,12 +110,12 @@ class CaseOpener:
         case_id = rule_case_id(request.employee_pseudonym, request.trigger_key)
         opening: Opening | None = None
         try:
-            async with self._sessionmaker.begin() as session:
-                case = await open_case_of(session, request.employee_pseudonym)
+            async with direct.begin(self._sessionmaker) as conn:
+                case = await open_case_of(conn, request.employee_pseudonym)
                 if case is not None and case.id != case_id:
                     # One open case per employee: later triggers and sick periods go to it.
                     await append_event(
-                        await session.connection(),
+                        conn,
                         case_id=case.id,
                         workflow_id=case.workflow_id,
                         step_key=f"monitor:{request.trigger_key}",
@@ -129,7 +131,7 @@ class CaseOpener:
                     # No open case, or this trigger's own (a retry): open it, or finish
                     # opening it.
                     opening = await self._write_opening(
-                        session,
+                        conn,
                         CaseInput(
                             case_id=case_id,
                             employee_pseudonym=request.employee_pseudonym,
@@ -144,7 +146,7 @@ class CaseOpener:
                             expected_end=request.expected_end,
                         ),
                     )
-        except IntegrityError:
+        except asyncpg.IntegrityConstraintViolationError:
             winner = await self._winner(request.employee_pseudonym, case_id)
             if winner is None:
                 raise  # not the one-open-case index after all: retry
@@ -173,15 +175,15 @@ class CaseOpener:
         assert request.case_id is not None and request.opened_at is not None
         assert request.trigger is not None
         try:
-            async with self._sessionmaker.begin() as session:
-                case = await open_case_of(session, request.employee_pseudonym)
+            async with direct.begin(self._sessionmaker) as conn:
+                case = await open_case_of(conn, request.employee_pseudonym)
                 if case is not None and case.id != request.case_id:
                     # Any other open case wins.
                     return CaseReferralResult(case_id=case.id, opened=False)
                 # No open case, or the referral's own (a retried request with the same
                 # Idempotency-Key, or a retry of this activity): open it, or finish opening it.
                 opening = await self._write_opening(
-                    session,
+                    conn,
                     CaseInput(
                         case_id=request.case_id,
                         employee_pseudonym=request.employee_pseudonym,
@@ -190,7 +192,7 @@ class CaseOpener:
                         opened_at=request.opened_at,
                     ),
                 )
-        except IntegrityError:
+        except asyncpg.IntegrityConstraintViolationError:
             winner = await self._winner(request.employee_pseudonym, request.case_id)
             if winner is None:
                 raise  # not the one-open-case index after all: retry
@@ -211,12 +213,12 @@ class CaseOpener:
     # crash between the two steps finds the row with this opening's own id: writing it
     # again changes nothing, and the start finds the workflow, or starts it at last.
 
-    async def _write_opening(self, session: AsyncSession, case_input: CaseInput) -> Opening:
+    async def _write_opening(self, conn: Conn, case_input: CaseInput) -> Opening:
         """The case's row; the input its workflow starts with, policy and team included."""
         # The case takes a snapshot of its unit's policy when it starts, and learns its
         # unit's meeting team now rather than by an activity of its own.
-        policy = await policy_of_unit(session, case_input.unit_code)
-        team = await team_of_unit(session, case_input.unit_code)
+        policy = await policy_of_unit(conn, case_input.unit_code)
+        team = await team_of_unit(conn, case_input.unit_code)
         case_input = case_input.model_copy(
             update={
                 "policy": policy,
@@ -229,7 +231,7 @@ class CaseOpener:
         )
         workflow_id = case_workflow_id(case_input.case_id)
         record = case_input.opening_record(workflow_id)
-        if not await insert_case(session, record):
+        if not await insert_case(conn, record):
             # A retry after this opening committed: its workflow may have moved on since,
             # so its first change is not written again. Started now (it was not, if the
             # retry follows a crash before the start), the case writes it itself.
@@ -242,7 +244,7 @@ class CaseOpener:
         first = core.opening()
         passed = core.passed_at_opening()
         opened = first.model_copy(update={"opening": record})
-        await write_changes(session, [opened, *(passed or ())])
+        await write_changes(conn, [opened, *(passed or ())])
         recorded = case_input.model_copy(
             update={"opening_recorded": True, "passed_recorded": passed is not None}
         )
@@ -261,8 +263,8 @@ class CaseOpener:
         API during a rolling upgrade): the index refused a second open case, and no
         workflow of this one was started. None: some other integrity error.
         """
-        async with self._sessionmaker() as session:
-            winner = await open_case_of(session, pseudonym)
+        async with direct.begin(self._sessionmaker) as conn:
+            winner = await open_case_of(conn, pseudonym)
         if winner is None or winner.id == mine:
             return None
         activity.logger.warning("a second open case was refused by the record store")

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from models.meetings import TeamConfig, TeamLookup
+from store import direct
 from store.meeting_teams import team_of_unit
 
 
@@ -18,5 +19,5 @@ class MeetingTeamDirectory:
     @activity.defn
     async def team_of_unit(self, lookup: TeamLookup) -> TeamConfig | None:
         """The team the unit meets in, or None: its cases then book meetings by hand."""
-        async with self._sessionmaker() as session:
-            return await team_of_unit(session, lookup.unit_code)
+        async with direct.begin(self._sessionmaker) as conn:
+            return await team_of_unit(conn, lookup.unit_code)

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import Insert, insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy import String, any_, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -30,7 +30,9 @@ from models.case import (
     Stage,
 )
 from models.deadlines import DeadlineView
+from store import direct
 from store.cases import insert_case
+from store.direct import Conn
 from store.outbox import CaseNotice, enqueue_notifications
 from store.schema import (
     AgreedNextStepRow,
@@ -62,11 +64,10 @@ _OPENING_NOTIFICATIONS = (
 )
 
 
-# The writes of every case change, built once on the tables and run on the session's
-# connection with their values as parameters. SQLAlchemy then compiles each once and finds
-# it in its cache by a key it has already computed; a statement built per call on the ORM
-# classes cost about twice the CPU (its cache key, the ORM's own execution path), and a
-# multi-row VALUES list has no cache key at all, so it was compiled on every call.
+# The writes of every case change, built once on the tables and run with their values as
+# parameters: by asyncpg straight (`store.direct`), each compiled once per set of
+# parameter names; or, given a SQLAlchemy connection, found in SQLAlchemy's cache. A
+# statement built per call (a multi-row VALUES list above all) was compiled on every call.
 _CASES = table_of(Case)
 _DEADLINES = table_of(CaseDeadline)
 
@@ -89,7 +90,7 @@ _CASE_STAGE = select(_CASES.c.stage).where(_CASES.c.id == bindparam("case_id_"))
 _UPSERT_DEADLINES = _upsert(CaseDeadline, ["case_id", "kind"], ("due_on", "status", "met_on"))
 _DROP_DEADLINES = delete(_DEADLINES).where(_DEADLINES.c.case_id == bindparam("case_id_"))
 _DROP_SOME_DEADLINES = _DROP_DEADLINES.where(
-    _DEADLINES.c.kind.in_(bindparam("kinds", expanding=True))
+    _DEADLINES.c.kind == any_(bindparam("kinds", type_=ARRAY(String)))
 )
 _UPSERT_CONSENT = _upsert(CaseConsent, ["case_id", "party"], ("given", "recorded_at"))
 _UPSERT_MEETING = _upsert(
@@ -117,7 +118,7 @@ def notification_key(workflow_id: str, step_key: str, role: RecipientRole) -> st
     return f"{workflow_id}:{step_key}:{role.value}"
 
 
-async def append_event(conn: AsyncConnection, **values: Any) -> None:
+async def append_event(conn: Conn, **values: Any) -> None:
     await conn.execute(_APPEND_EVENT, values)
 
 
@@ -129,31 +130,30 @@ class CaseRecords:
 
     @activity.defn
     async def open_case(self, record: OpenCaseRecord) -> None:
-        async with self._sessionmaker.begin() as session:
-            notices = await _record_opening(session, record)
+        async with direct.begin(self._sessionmaker) as conn:
+            notices = await _record_opening(conn, record)
             await enqueue_notifications(
-                session, case_id=record.case_id, unit_code=record.unit_code, notices=notices
+                conn, case_id=record.case_id, unit_code=record.unit_code, notices=notices
             )
         activity.logger.info("case recorded")
 
     @activity.defn
     async def record_change(self, change: CaseChange) -> None:
-        async with self._sessionmaker.begin() as session:
-            await write_change(session, change)
+        async with direct.begin(self._sessionmaker) as conn:
+            await write_change(conn, change)
 
     @activity.defn
     async def record_changes(self, changes: CaseChanges) -> None:
         """Several changes of one workflow task, in their order, in one transaction."""
-        async with self._sessionmaker.begin() as session:
-            await write_changes(session, changes.changes)
+        async with direct.begin(self._sessionmaker) as conn:
+            await write_changes(conn, changes.changes)
 
     @activity.defn
     async def record_intervention(self, change: InterventionChange) -> None:
         """An intervention's row, its timeline event and notifications, in one transaction."""
         iv = change.intervention
         finished = change.status in (InterventionStatus.COMPLETED, InterventionStatus.CANCELLED)
-        async with self._sessionmaker.begin() as session:
-            conn = await session.connection()
+        async with direct.begin(self._sessionmaker) as conn:
             stage = await conn.scalar(_CASE_STAGE, {"case_id_": iv.case_id})
             if stage is None:
                 raise ApplicationError(
@@ -201,7 +201,7 @@ class CaseRecords:
                 },
             )
             await enqueue_notifications(
-                session,
+                conn,
                 case_id=iv.case_id,
                 unit_code=iv.unit_code,
                 notices=[
@@ -294,30 +294,29 @@ class CaseRecords:
         return ErasureResult(employee_erased=employee_erased)
 
 
-async def write_change(session: AsyncSession, change: CaseChange) -> None:
+async def write_change(conn: Conn, change: CaseChange) -> None:
     """The timeline event, the changed columns and deadlines, consent, meeting,
     screenings and notifications of one change, in the caller's transaction."""
-    await write_changes(session, (change,))
+    await write_changes(conn, (change,))
 
 
-async def write_changes(session: AsyncSession, changes: Sequence[CaseChange]) -> None:
+async def write_changes(conn: Conn, changes: Sequence[CaseChange]) -> None:
     """Changes of one case in their order, then all their notifications (and an opening's)
     with one handful of statements, in the caller's transaction."""
     notices: list[CaseNotice] = []
     for change in changes:
-        notices += await _write_facts(session, change)
+        notices += await _write_facts(conn, change)
     first = changes[0]
     await enqueue_notifications(
-        session, case_id=first.case_id, unit_code=first.unit_code, notices=notices
+        conn, case_id=first.case_id, unit_code=first.unit_code, notices=notices
     )
 
 
-async def _write_facts(session: AsyncSession, change: CaseChange) -> list[CaseNotice]:
+async def _write_facts(conn: Conn, change: CaseChange) -> list[CaseNotice]:
     """Everything of one change but its notifications, which it returns."""
     notices: list[CaseNotice] = []
-    conn = await session.connection()
     if change.opening is not None:
-        notices += await _record_opening(session, change.opening)
+        notices += await _record_opening(conn, change.opening)
         # Written by the case's own activity, or by the opener on the employee's monitor:
         # either way the line names the case.
         with structlog.contextvars.bound_contextvars(case_id=str(change.case_id)):
@@ -370,7 +369,7 @@ async def _write_facts(session: AsyncSession, change: CaseChange) -> list[CaseNo
     ]
 
 
-async def _record_deadlines(conn: AsyncConnection, change: CaseChange) -> None:
+async def _record_deadlines(conn: Conn, change: CaseChange) -> None:
     """A whole plan replaces the stored one; otherwise the changed deadlines are written
     over and the dropped ones deleted."""
     deadlines: list[DeadlineRow | DeadlineView] = [*change.deadline_rows, *change.deadlines]
@@ -396,7 +395,7 @@ async def _record_deadlines(conn: AsyncConnection, change: CaseChange) -> None:
     )
 
 
-async def _record_meeting(conn: AsyncConnection, change: CaseChange) -> None:
+async def _record_meeting(conn: Conn, change: CaseChange) -> None:
     m = change.meeting
     if m is None:
         return
@@ -431,7 +430,7 @@ async def _record_meeting(conn: AsyncConnection, change: CaseChange) -> None:
         )
 
 
-async def _record_screenings(conn: AsyncConnection, change: CaseChange) -> None:
+async def _record_screenings(conn: Conn, change: CaseChange) -> None:
     """Scores of ordinary instruments into `screenings`; a protected instrument's result
     only ever into `violence_disclosures`, and only when it is a disclosure."""
     for index, s in enumerate(change.screenings):
@@ -468,7 +467,7 @@ async def _record_screenings(conn: AsyncConnection, change: CaseChange) -> None:
         )
 
 
-async def _record_next_steps(conn: AsyncConnection, change: CaseChange) -> None:
+async def _record_next_steps(conn: Conn, change: CaseChange) -> None:
     if not change.next_steps:
         return
     await conn.execute(
@@ -490,16 +489,15 @@ async def _record_next_steps(conn: AsyncConnection, change: CaseChange) -> None:
     )
 
 
-async def _record_opening(session: AsyncSession, record: OpenCaseRecord) -> list[CaseNotice]:
+async def _record_opening(conn: Conn, record: OpenCaseRecord) -> list[CaseNotice]:
     """The case's row (if the opener has not written it) and `case_opened`, each written
     once however often it is retried; the opening notifications are returned."""
-    conn = await session.connection()
     if await conn.scalar(_UNIT_EXISTS, {"code": record.unit_code}) is None:
         # Retrying cannot make a unit appear; the coordinator must fix the referral.
         raise ApplicationError(
             "the case's unit is not registered", type=UNKNOWN_UNIT, non_retryable=True
         )
-    await insert_case(session, record)
+    await insert_case(conn, record)
     await append_event(
         conn,
         case_id=record.case_id,

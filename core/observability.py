@@ -62,6 +62,7 @@ from temporalio.runtime import (
 )
 
 from core.settings import Settings
+from store import direct
 
 log = structlog.get_logger(__name__)
 
@@ -170,12 +171,15 @@ def temporal_tracing(provider: trace.TracerProvider) -> TracingInterceptor:
 
 
 def instrument_engine(engine: AsyncEngine, provider: trace.TracerProvider) -> None:
-    """A span per SQL statement of this engine (statement text with placeholders only)."""
+    """A span per SQL statement of this engine (statement text with placeholders only),
+    those run straight on asyncpg (`store.direct`) included."""
+    tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
     EngineTracer(
-        provider.get_tracer("opentelemetry.instrumentation.sqlalchemy"),
+        tracer,
         engine.sync_engine,
         NoOpMeterProvider().get_meter("sqlalchemy").create_up_down_counter("db.connections"),
     )
+    direct.trace_statements(engine, tracer)
 
 
 def instrument_app(app: Any, provider: trace.TracerProvider) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.case import OpenCaseRecord, Stage
 from models.policy import Policy, get_policy
+from store.direct import Conn
 from store.schema import Case, Unit, table_of
 
 
@@ -37,8 +38,7 @@ _OPEN_CASE = (
 _UNIT_POLICY = select(_UNITS.c.policy_id).where(_UNITS.c.code == bindparam("code"))
 
 
-async def open_case_of(session: AsyncSession, pseudonym: uuid.UUID) -> OpenCase | None:
-    conn = await session.connection()
+async def open_case_of(conn: Conn, pseudonym: uuid.UUID) -> OpenCase | None:
     row = (await conn.execute(_OPEN_CASE, {"pseudonym": pseudonym})).first()
     return None if row is None else OpenCase(*row)
 
@@ -47,17 +47,15 @@ async def unit_exists(session: AsyncSession, code: str) -> bool:
     return await session.get(Unit, code) is not None
 
 
-async def policy_of_unit(session: AsyncSession, code: str) -> Policy:
+async def policy_of_unit(conn: Conn, code: str) -> Policy:
     """The policy a case of this unit takes a snapshot of when it starts (latest version)."""
-    conn = await session.connection()
     policy_id = await conn.scalar(_UNIT_POLICY, {"code": code})
     return get_policy(policy_id or "se-default")
 
 
-async def insert_case(session: AsyncSession, record: OpenCaseRecord) -> bool:
+async def insert_case(conn: Conn, record: OpenCaseRecord) -> bool:
     """The case's row at `identified`; nothing happens when it is already there. True when
     this call wrote it."""
-    conn = await session.connection()
     written = await conn.scalar(
         _INSERT_CASE,
         {

@@ -11,7 +11,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.meetings import TeamConfig
-from store.schema import MeetingTeam, MeetingTeamUnit, Unit
+from store.direct import Conn
+from store.schema import MeetingTeam, MeetingTeamUnit, Unit, table_of
 
 
 class TeamWrite(StrEnum):
@@ -90,15 +91,17 @@ async def add_team(
 
 
 # Built once: every opening asks it.
+_TEAMS = table_of(MeetingTeam)
+_TEAM_UNITS = table_of(MeetingTeamUnit)
 _TEAM_OF_UNIT = (
-    select(MeetingTeam)
-    .join(MeetingTeamUnit, MeetingTeamUnit.team_code == MeetingTeam.code)
-    .where(MeetingTeamUnit.unit_code == bindparam("unit_code"))
+    select(_TEAMS)
+    .join(_TEAM_UNITS, _TEAM_UNITS.c.team_code == _TEAMS.c.code)
+    .where(_TEAM_UNITS.c.unit_code == bindparam("unit_code"))
 )
 
 
-async def team_of_unit(session: AsyncSession, unit_code: str) -> TeamConfig | None:
-    row = await session.scalar(_TEAM_OF_UNIT, {"unit_code": unit_code})
+async def team_of_unit(conn: Conn, unit_code: str) -> TeamConfig | None:
+    row = (await conn.execute(_TEAM_OF_UNIT, {"unit_code": unit_code})).first()
     return None if row is None else _config(row)
 
 

@@ -10,10 +10,9 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import String, and_, any_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.exceptions import ApplicationError
 
 from channels.message import (
@@ -24,6 +23,7 @@ from channels.message import (
     RecipientRole,
 )
 from models.case import case_workflow_id
+from store.direct import Conn
 from store.schema import Case, CaseEvent, EmployeeContact, Notification, UnitContact, table_of
 
 # Error types a calling activity sees; both are caller bugs, so never retried.
@@ -88,11 +88,13 @@ async def enqueue_notification(
     notice = CaseNotice(
         idempotency_key, notification_type, recipient_role, due_on, deadline_kind, meeting
     )
-    await enqueue_notifications(session, case_id=case_id, unit_code=unit_code, notices=[notice])
+    await enqueue_notifications(
+        await session.connection(), case_id=case_id, unit_code=unit_code, notices=[notice]
+    )
 
 
 async def enqueue_notifications(
-    session: AsyncSession, *, case_id: UUID, unit_code: str, notices: Collection[CaseNotice]
+    conn: Conn, *, case_id: UUID, unit_code: str, notices: Collection[CaseNotice]
 ) -> None:
     """Write the notifications' outbox rows in the caller's transaction (no commit).
 
@@ -112,7 +114,6 @@ async def enqueue_notifications(
         raise _invalid("key or deadline kind") from None
     if not notices:
         return
-    conn = await session.connection()
     staff = sorted({n.recipient_role.value for n in notices} - {RecipientRole.EMPLOYEE.value})
     found = (
         await conn.execute(
@@ -176,7 +177,7 @@ _case_employee = (
 )
 _unit_contacts = and_(
     _contacts.c.unit_code == bindparam("unit_code"),
-    _contacts.c.role.in_(bindparam("roles", expanding=True)),
+    _contacts.c.role == any_(bindparam("roles", type_=ARRAY(String))),
     _contacts.c.active.is_(True),
 )
 # Everything the notices of one change need to know, in one round trip, always one row: the
@@ -184,7 +185,7 @@ _unit_contacts = and_(
 # employee's own contact, and the unit's active contacts of the notices' staff roles.
 _LOOKUP = select(
     select(func.array_agg(_NOTIFICATIONS.c.idempotency_key))
-    .where(_NOTIFICATIONS.c.idempotency_key.in_(bindparam("keys", expanding=True)))
+    .where(_NOTIFICATIONS.c.idempotency_key == any_(bindparam("keys", type_=ARRAY(String))))
     .scalar_subquery()
     .label("written"),
     select(_cases.c.stage)
@@ -223,9 +224,7 @@ def _neutral(notice: CaseNotice, case_id: UUID, unit_code: str) -> dict[str, obj
     }
 
 
-def _recipients(
-    found: Row[Any, Any, Any, Any, Any],
-) -> dict[RecipientRole, list[tuple[str, dict[str, object]]]]:
+def _recipients(found: Any) -> dict[RecipientRole, list[tuple[str, dict[str, object]]]]:
     """Per role: each recipient's part of the delivery key and its outbox columns."""
     recipients: dict[RecipientRole, list[tuple[str, dict[str, object]]]] = {}
     if found.employee_contact is not None:
@@ -240,7 +239,7 @@ def _recipients(
 
 
 async def _record_undeliverable(
-    conn: AsyncConnection, neutrals: list[dict[str, object]], case_id: UUID, stage: str
+    conn: Conn, neutrals: list[dict[str, object]], case_id: UUID, stage: str
 ) -> None:
     await conn.execute(
         _INSERT_ROWS,

@@ -239,7 +239,7 @@ async def test_an_opening_retried_after_its_row_went_in_starts_the_case_once(
     case_id = rule_case_id(pseudonym, request.trigger_key)
     async with sessionmaker.begin() as session:
         await insert_case(
-            session,
+            await session.connection(),
             OpenCaseRecord(
                 case_id=case_id,
                 workflow_id=f"case-{case_id}",

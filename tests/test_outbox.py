@@ -104,7 +104,10 @@ async def test_the_notices_of_one_change_reach_each_role_with_contacts_and_flag_
     for _ in range(2):  # a retried activity writes the same change again
         async with sessionmaker.begin() as session:
             await enqueue_notifications(
-                session, case_id=case.case_id, unit_code=case.unit_code, notices=notices
+                await session.connection(),
+                case_id=case.case_id,
+                unit_code=case.unit_code,
+                notices=notices,
             )
 
     written = await rows(sessionmaker, case.case_id)

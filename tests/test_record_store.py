@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
-from activities.records import CaseRecords
+from activities.records import CaseRecords, append_event
 from models.case import (
     CaseChange,
     CaseColumns,
@@ -26,6 +26,7 @@ from models.case import (
     case_workflow_id,
 )
 from models.deadlines import DeadlineStatus, DeadlineView
+from store import direct
 from store.schema import Base, Case, CaseDeadline, CaseEvent
 from tests.outbox_support import record_case
 
@@ -248,3 +249,56 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_without_an_erro
         assert first_pid not in pids
     finally:
         await engine.dispose()
+
+
+async def test_a_direct_transaction_writes_all_of_it_or_nothing(sessionmaker: Sessions) -> None:
+    """The record-store activities write on asyncpg straight: an activity that dies midway
+    leaves no half of its change behind, and the next attempt's write is kept."""
+    case = await record_case(sessionmaker)
+    event = {
+        "case_id": case.case_id,
+        "workflow_id": case_workflow_id(case.case_id),
+        "kind": "consent_recorded",
+        "stage": "joint_meeting",
+        "occurred_at": datetime(2026, 3, 3, 8, 0, tzinfo=UTC),
+        "detail": {"party": "employee"},
+    }
+    with pytest.raises(RuntimeError):
+        async with direct.begin(sessionmaker) as conn:
+            await append_event(conn, step_key="first attempt", **event)
+            raise RuntimeError("the worker died before the change was whole")
+    async with direct.begin(sessionmaker) as conn:
+        await append_event(conn, step_key="second attempt", **event)
+    async with sessionmaker() as session:
+        written = (
+            await session.execute(
+                select(CaseEvent.step_key, CaseEvent.detail).where(
+                    CaseEvent.case_id == case.case_id
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in written] == [("second attempt", {"party": "employee"})]
+
+
+async def test_a_direct_statement_that_would_drop_a_default_is_refused_before_it_runs(
+    sessionmaker: Sessions,
+) -> None:
+    """A column whose default Python computes cannot be left out of a direct write: the
+    row would silently lack it. The statement is refused, and nothing is written."""
+    case = await record_case(sessionmaker)
+    with pytest.raises(ValueError, match="Python default"):
+        async with direct.begin(sessionmaker) as conn:
+            await append_event(  # no `detail`, whose default is an empty dict
+                conn,
+                case_id=case.case_id,
+                workflow_id=case_workflow_id(case.case_id),
+                step_key="no detail",
+                kind="consent_recorded",
+                stage="joint_meeting",
+                occurred_at=datetime(2026, 3, 3, 8, 0, tzinfo=UTC),
+            )
+    async with sessionmaker() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.case_id)
+        )
+    assert count == 0

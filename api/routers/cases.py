@@ -149,7 +149,7 @@ async def create_case(
 
     pseudonym = await pseudonym_for(session, identity, pin, body.unit_code)
     case_id = _referral_case_id(caller, idempotency_key, pseudonym, body)
-    open_case = await case_store.open_case_of(session, pseudonym)
+    open_case = await case_store.open_case_of(await session.connection(), pseudonym)
     await session.commit()
     if open_case is not None and open_case.id != case_id:
         return await _conflict(session, caller, open_case.id)

@@ -528,7 +528,7 @@ async def test_news_for_an_open_case_whose_workflow_is_gone_does_not_stall_the_m
         # The record says open, but no workflow runs for it (e.g. stopped by operations).
         case_id = uuid.uuid4()
         await insert_case(
-            session,
+            await session.connection(),
             OpenCaseRecord(
                 case_id=case_id,
                 workflow_id=case_workflow_id(case_id),
