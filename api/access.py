@@ -338,7 +338,7 @@ async def audit_timeline_read(session: AsyncSession, caller: Caller, case_id: uu
 
 async def _record(session: AsyncSession, caller: Caller, case_id: uuid.UUID, what: str) -> None:
     await record_access(
-        session,
+        await session.connection(),
         subject=caller.subject,
         role=caller.role.value,
         case_id=case_id,

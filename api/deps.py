@@ -151,7 +151,7 @@ async def audit_refusal(
     """A refused attempt, in its own short transaction (there is no read to join)."""
     async with context.sessionmaker.begin() as session:
         await record_access(
-            session,
+            await session.connection(),
             subject=caller.subject,
             role=caller.role.value,
             case_id=case_id,

@@ -50,7 +50,7 @@ async def run_report(
         cases = await case_facts(session, first, last)
         programme = await programme_facts(session)
         await record_access(
-            session,
+            await session.connection(),
             subject=subject,
             role=role,
             case_id=None,

@@ -7,11 +7,12 @@ import uuid
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.direct import Conn
 from store.schema import AccessAudit, table_of
 
 
 async def record_access(
-    session: AsyncSession,
+    conn: Conn,
     *,
     subject: str,
     role: str,
@@ -19,8 +20,8 @@ async def record_access(
     what: str,
     allowed: bool,
 ) -> None:
-    """Add the row to the session's transaction: it commits (or not) with the read itself."""
-    await session.execute(
+    """Add the row to the connection's transaction: it commits (or not) with the read itself."""
+    await conn.execute(
         _INSERT_ROW,
         {"subject": subject, "role": role, "case_id": case_id, "what": what, "allowed": allowed},
     )

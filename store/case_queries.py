@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Row,
     Select,
+    String,
     and_,
+    any_,
     bindparam,
     exists,
     false,
@@ -26,10 +27,12 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.meetings import TEAM_WORKFLOW_PREFIX
 from models.notification import DISPATCHER_WORKFLOW_ID
+from store.direct import Conn
 from store.schema import (
     AgreedNextStepRow,
     Case,
@@ -124,17 +127,18 @@ def _scope_conditions(
     case, for lists and for one case alike. Its parameters (`CaseScope._params`) take
     `values`, or are left to be given at execution."""
 
-    def param(name: str, *, expanding: bool = False) -> BindParameter[Any]:
+    def param(name: str, type_: Any = None) -> BindParameter[Any]:
         if values is None:
-            return bindparam(name, expanding=expanding)
-        return bindparam(name, values[name], expanding=expanding)
+            return bindparam(name, type_=type_)
+        return bindparam(name, values[name], type_=type_)
 
     nothing, units, employee, party = shape
     if nothing:
         return [false()]
     conditions: list[ColumnElement[bool]] = []
     if units:
-        conditions.append(Case.unit_code.in_(param("scope_units", expanding=True)))
+        # An array, not an expanding IN: the statement's SQL is then one for every scope.
+        conditions.append(Case.unit_code == any_(param("scope_units", ARRAY(String))))
     if employee:
         conditions.append(Case.employee_pseudonym == param("scope_employee"))
     if party:
@@ -167,14 +171,12 @@ async def visible_case(session: AsyncSession, scope: CaseScope, case_id: uuid.UU
     return await session.scalar(statement, {"case_id": case_id} | scope._params())
 
 
-async def visible_case_ref(
-    session: AsyncSession, scope: CaseScope, case_id: uuid.UUID
-) -> Row[str, str, int] | None:
+async def visible_case_ref(conn: Conn, scope: CaseScope, case_id: uuid.UUID) -> Any:
     """What an action needs of a case the caller may see (its workflow and policy), as one
     row: a case action asks this on every request, and loading the whole case as an ORM
     object cost more than the query."""
     statement = _visible_case_ref_statement(scope._shape())
-    result = await session.execute(statement, {"case_id": case_id} | scope._params())
+    result = await conn.execute(statement, {"case_id": case_id} | scope._params())
     return result.first()
 
 

@@ -21,7 +21,7 @@ from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Protocol, cast
 from weakref import WeakKeyDictionary
 
@@ -75,16 +75,12 @@ class _Compiled:
         ]
 
 
-_compiled: dict[tuple[Executable, frozenset[str]], _Compiled] = {}
-
-
+# Bounded: statements are meant to be built once (module constants), but one built per
+# call would otherwise keep every copy alive here; it is then merely compiled each time.
+@lru_cache(maxsize=1024)
 def compiled(statement: Executable, names: frozenset[str]) -> _Compiled:
     """The statement's SQL for these parameter names, compiled on first use."""
-    key = (statement, names)
-    found = _compiled.get(key)
-    if found is None:
-        found = _compiled[key] = _compile(statement, names)
-    return found
+    return _compile(statement, names)
 
 
 def _compile(statement: Executable, names: frozenset[str]) -> _Compiled:
@@ -199,7 +195,15 @@ class Direct:
 
 @asynccontextmanager
 async def begin(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[Direct]:
-    """One transaction on a connection of the sessionmaker's engine, committed on success.
+    """One transaction on a connection of the sessionmaker's engine, committed on success."""
+    async with connect(sessionmaker) as conn:
+        async with conn._connection.transaction():
+            yield conn
+
+
+@asynccontextmanager
+async def connect(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[Direct]:
+    """A connection of the sessionmaker's engine on which each statement commits on its own.
 
     The connection comes from the engine's pool, with its checks on checkout; SQLAlchemy
     starts no transaction on it, so handing it back costs no ROLLBACK.
@@ -210,5 +214,4 @@ async def begin(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
         driver: asyncpg.Connection = raw.driver_connection
-        async with driver.transaction():
-            yield Direct(driver, _tracing.get(engine.sync_engine))
+        yield Direct(driver, _tracing.get(engine.sync_engine))

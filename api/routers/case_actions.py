@@ -48,7 +48,7 @@ from models.screening import (
     SubmitScreening,
     refuse_repeated_keys,
 )
-from store import case_queries
+from store import case_queries, direct
 from store.audit import record_access
 from store.schema import CaseInformationRequest, CaseIntervention
 
@@ -90,39 +90,44 @@ async def execute_case_action(
     if caller.role not in action.roles:
         await audit_refusal(context, caller, what, case_id)
         raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not take this action")
-    case = await case_queries.visible_case_ref(session, scope_for(caller), case_id)
-    if case is None:
-        await audit_refusal(context, caller, what, case_id)
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
-    # Dates outside the case policy's plausible windows, against the server's date: the
-    # workflow would take them as they are, into the append-only timeline.
-    windows = get_policy(case.policy_id, case.policy_version).date_windows
-    implausible = implausible_dates(body, windows, datetime.now(STOCKHOLM).date())
-    if implausible:
-        raise FieldRejected(implausible[0].field, implausible[0].reason)
-    if (
-        action.body_check is not None
-        and caller.role not in action.unrestricted
-        and not await action.body_check(caller, body, session, case_id)
-    ):
-        await audit_refusal(context, caller, what, case_id)
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not take this action here")
-    update_input = body
-    if action.prepare is not None:
-        try:
-            update_input = action.prepare(body, context.instruments)
-        except InvalidAnswers as invalid:
-            raise FieldRejected(invalid.field, invalid.reason) from None
-    if action.sensitive:
-        await record_access(
-            session,
-            subject=caller.subject,
-            role=caller.role.value,
-            case_id=case_id,
-            what=what,
-            allowed=True,
-        )
-    # End the read transaction (with its audit row) before waiting on Temporal.
+    # Reads and at most one audit row, each committing on its own, on a connection that
+    # goes back to the pool before the wait on Temporal.
+    async with direct.connect(context.sessionmaker) as conn:
+        case = await case_queries.visible_case_ref(conn, scope_for(caller), case_id)
+        if case is None:
+            await audit_refusal(context, caller, what, case_id)
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+        # Dates outside the case policy's plausible windows, against the server's date: the
+        # workflow would take them as they are, into the append-only timeline.
+        windows = get_policy(case.policy_id, case.policy_version).date_windows
+        implausible = implausible_dates(body, windows, datetime.now(STOCKHOLM).date())
+        if implausible:
+            raise FieldRejected(implausible[0].field, implausible[0].reason)
+        if (
+            action.body_check is not None
+            and caller.role not in action.unrestricted
+            and not await action.body_check(caller, body, session, case_id)
+        ):
+            await audit_refusal(context, caller, what, case_id)
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, "your role may not take this action here"
+            )
+        update_input = body
+        if action.prepare is not None:
+            try:
+                update_input = action.prepare(body, context.instruments)
+            except InvalidAnswers as invalid:
+                raise FieldRejected(invalid.field, invalid.reason) from None
+        if action.sensitive:
+            await record_access(
+                conn,
+                subject=caller.subject,
+                role=caller.role.value,
+                case_id=case_id,
+                what=what,
+                allowed=True,
+            )
+    # A body check's read, if any, ends before the wait on Temporal too.
     await session.commit()
 
     handle = context.temporal.get_workflow_handle(case.workflow_id)

@@ -396,7 +396,7 @@ async def find_case(
         rows = list(found)
     for case in rows or [None]:
         await record_access(
-            session,
+            await session.connection(),
             subject=caller.subject,
             role=caller.role.value,
             case_id=case.id if case is not None else None,
@@ -437,7 +437,7 @@ async def set_employee_contact(
         language=body.language,
     )
     await record_access(
-        session,
+        await session.connection(),
         subject=caller.subject,
         role=caller.role.value,
         case_id=case_id,

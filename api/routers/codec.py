@@ -99,7 +99,7 @@ async def decode(body: PayloadsBody, caller: CodecUser, context: ContextDep) -> 
                 raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)[:200]) from None
         for allowed, case_id in set(verdicts.values()):
             await record_access(
-                session,
+                await session.connection(),
                 subject=caller.subject,
                 role=caller.role.value,
                 case_id=case_id,
