@@ -508,8 +508,7 @@ async def submit_action(
         page_form.errors = errors_of(invalid, fields, translate)
         return await _case_page(request, caller, case_id, failed=page_form, status_code=422)
     try:
-        async with context.sessionmaker() as session:
-            await execute_case_action(action, case_id, body, caller, context, session)
+        await execute_case_action(action, case_id, body, caller, context)
     except FieldRejected as rejected:
         names = {f.name for f in fields}
         target = next(

@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import scope_for
 from api.auth import Caller
-from api.deps import AutocommitSessionDep, CallerDep, ContextDep, audit_refusal
+from api.deps import CallerDep, ContextDep, audit_refusal
 from api.errors import FieldRejected, answered_within
 from models.actions import CaseActionResult
 from models.api import ActionAccepted, Problem, Role, ValidationProblem
@@ -83,7 +83,6 @@ async def execute_case_action(
     body: BaseModel,
     caller: Caller,
     context: ContextDep,
-    session: AsyncSession,
 ) -> ActionAccepted:
     """Authorise, audit and run one case action; see the module docstring."""
     what = f"action.{action.update}"
@@ -106,7 +105,7 @@ async def execute_case_action(
         if (
             action.body_check is not None
             and caller.role not in action.unrestricted
-            and not await action.body_check(caller, body, session, case_id)
+            and not await _passes(action.body_check, caller, body, context, case_id)
         ):
             await audit_refusal(context, caller, what, case_id)
             raise HTTPException(
@@ -127,8 +126,6 @@ async def execute_case_action(
                 what=what,
                 allowed=True,
             )
-    # A body check's read, if any, ends before the wait on Temporal too.
-    await session.commit()
 
     handle = context.temporal.get_workflow_handle(case.workflow_id)
     try:
@@ -160,6 +157,14 @@ async def execute_case_action(
 
 
 # ---------------------------------------------------------------- who may do what
+
+
+async def _passes(
+    check: BodyCheck, caller: Caller, body: Any, context: ContextDep, case_id: uuid.UUID
+) -> bool:
+    """A body check, with a session of its own: only some roles' actions need one."""
+    async with context.autocommit() as session:
+        return await check(caller, body, session, case_id)
 
 
 async def _intervention_track_is_own(
@@ -209,8 +214,6 @@ def expose(action: CaseAction, summary: str) -> CaseAction:
         body: body_model,  # type: ignore[valid-type]
         caller: CallerDep,
         context: ContextDep,
-        # Reads and at most one audit row, each complete on its own.
-        session: AutocommitSessionDep,
     ) -> ActionAccepted:
         if action.prepare is not None:
             # Answers: an item answered twice must not be decided by the parser.
@@ -218,7 +221,7 @@ def expose(action: CaseAction, summary: str) -> CaseAction:
                 refuse_repeated_keys(await request.body())
             except InvalidAnswers as invalid:
                 raise FieldRejected(invalid.field, invalid.reason) from None
-        return await execute_case_action(action, case_id, body, caller, context, session)
+        return await execute_case_action(action, case_id, body, caller, context)
 
     endpoint.__name__ = action.update
     roles = ", ".join(sorted(r.value for r in action.roles))
