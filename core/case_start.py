@@ -45,4 +45,7 @@ async def start_case(
         ),
         # Shown in the Temporal UI: unit and trigger only, never who the case is about.
         static_summary=f"Rehabilitation case · unit {input.unit_code} · {input.trigger.value}",
+        # Started from the worker's own activities (the opener): the server hands the first
+        # workflow task back with the start, to this worker, instead of through the queue.
+        request_eager_start=True,
     )
