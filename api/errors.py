@@ -199,6 +199,10 @@ def install_error_handlers(app: FastAPI) -> None:
         PoolTimeout,
         asyncpg.PostgresConnectionError,
         asyncpg.InterfaceError,
+        # Raised as it is by the statements run on asyncpg straight (store.direct): "the
+        # database system is shutting down", "terminating connection due to administrator
+        # command".
+        asyncpg.exceptions.OperatorInterventionError,
         # A refused or vanished socket (the embedded server's unix socket file is gone).
         OSError,
     ):

@@ -1,11 +1,14 @@
-"""The worker's hot writes, run straight on asyncpg with SQL that SQLAlchemy compiled once.
+"""Hot statements, run straight on asyncpg with SQL that SQLAlchemy compiled once.
 
 A case change is a handful of small statements in one transaction. Through SQLAlchemy's
 async session each of them cost about twice the client CPU of the same statement sent by
 asyncpg (a greenlet switch each way, the execution context, result processing), and the
 session's own BEGIN and COMMIT as much again. So the record-store activities take a pooled
 connection from the engine, open the transaction on asyncpg itself and run their
-statements there. The statements stay SQLAlchemy Core, defined once on the tables: each is
+statements there; so does a case action's access check and audit row in the API, each
+statement committing on its own. A connection that breaks in use fails its statement (an
+activity is retried, the API answers 503) and is replaced when it is next checked out
+(`store.db`). The statements stay SQLAlchemy Core, defined once on the tables: each is
 compiled once per set of parameter names, for the asyncpg dialect, into the SQL and the
 order of its parameters, and asyncpg prepares it once per connection.
 

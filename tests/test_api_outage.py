@@ -126,6 +126,16 @@ async def test_killing_postgres_under_load_gives_json_503s_and_no_lost_or_double
         assert answer.headers["content-type"] == "application/json"
         if answer.status_code != 201:
             assert "retry-after" in answer.headers and "detail" in answer.json()
+    # A case action (its access check runs on asyncpg straight) meets the outage the same way.
+    opened = next(a.json()["case_id"] for a in answers if a.status_code == 201)
+    action = await http.post(
+        f"/api/v1/cases/{opened}/record-consent",
+        json={"party": "fk", "given": True},
+        headers=coordinator,
+    )
+    assert action.status_code == 503, action.text
+    assert action.headers["retry-after"].isdigit()
+    assert action.json() == during.json()
 
     await asyncio.to_thread(own_postgres.ensure_postgres_running)
     # Every client retries what was not acknowledged, and one acknowledged request too.
