@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+import pytest
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
@@ -86,3 +90,45 @@ async def test_the_lean_sandbox_labels_payloads_as_the_stock_sandbox_does(
     assert ("ACTIVITY_TASK_SCHEDULED", "{run}") in lean_labels
     assert ("MARKER_RECORDED", "{run}") in lean_labels
     assert ("START_CHILD_WORKFLOW_EXECUTION_INITIATED", "{run}-child") in lean_labels
+
+
+_PROBE_SOURCE = """
+from temporalio import workflow
+
+VERSION = "{version}"
+
+
+@workflow.defn
+class ReadOnceProbe:
+    @workflow.run
+    async def run(self) -> str:
+        return VERSION
+"""
+
+
+async def test_a_worker_runs_the_workflow_code_it_read_first_even_if_the_file_changes(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox imports a workflow's module for every new run. It reads the file once per
+    process: a file changed under a running worker (a deploy in progress) does not give
+    later runs other code than the worker registered, which could not replay their history."""
+    name = f"read_once_probe_{uuid.uuid4().hex}"
+    source = tmp_path / f"{name}.py"
+    source.write_text(_PROBE_SOURCE.format(version="first"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = importlib.import_module(name).ReadOnceProbe
+    client = time_skipping_env.client
+    task_queue = f"read-once-{uuid.uuid4()}"
+    async with Worker(
+        client, task_queue=task_queue, workflows=[probe], workflow_runner=workflow_runner()
+    ):
+        first = await client.execute_workflow(
+            probe.run, id=f"read-once-{uuid.uuid4()}", task_queue=task_queue
+        )
+        source.write_text(_PROBE_SOURCE.format(version="second"))
+        later = os.stat(source).st_mtime + 10  # newer than any cached bytecode, surely
+        os.utime(source, (later, later))
+        second = await client.execute_workflow(
+            probe.run, id=f"read-once-{uuid.uuid4()}", task_queue=task_queue
+        )
+    assert (first, second) == ("first", "first")
