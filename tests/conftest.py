@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -297,6 +298,30 @@ async def api(
             headers={"Accept-Language": "en"},
         ) as client:
             yield client
+
+
+@dataclass(frozen=True)
+class DevStack:
+    client: Client
+    api: httpx.AsyncClient
+
+
+@pytest_asyncio.fixture
+async def dev_stack(
+    settings: Settings,
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[DevStack]:
+    """The real worker and API app, in process, on the dev server: for what the test server
+    cannot do (visibility lists, eager starts). The API shares the worker's client."""
+    client = dev_env.client
+    app = create_app(settings, temporal_client=client)
+    async with build_worker(client, task_queue, sessionmaker), app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://rehabflow.test"
+        ) as api:
+            yield DevStack(client, api)
 
 
 # ---------------------------------------------------------------- a real SMTP peer

@@ -11,15 +11,12 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.app import create_app
-from core.settings import Settings
 from models.actions import (
     BookJointMeeting,
     CaseActionResult,
@@ -34,7 +31,7 @@ from models.actions import (
 from models.case import CaseOutcome, InterventionOwner, Stage, Track, case_workflow_id
 from models.instruments import ScreeningScore
 from tests.case_steps import days, open_case, today
-from worker import build_worker
+from tests.conftest import DevStack
 
 # Valid by format, date and Luhn check digit (a textbook example number).
 PIN = "19811218-9876"
@@ -201,28 +198,18 @@ async def test_a_lifecycle_is_one_run_with_a_timer_and_search_attributes_changed
 
 
 async def test_a_referred_case_takes_its_first_workflow_task_with_its_start(
-    settings: Settings,
-    dev_env: WorkflowEnvironment,
-    task_queue: str,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    unit_code: str,
-    coordinator_headers: dict[str, str],
+    dev_stack: DevStack, unit_code: str, coordinator_headers: dict[str, str]
 ) -> None:
     """The opener runs in the worker and starts the case with the worker's own client: the
     server hands the case's first task back with the start (eager start), not through the
     task queue. The test server cannot do this, so this runs on the dev server."""
-    client = dev_env.client
-    app = create_app(settings, temporal_client=client)
-    async with build_worker(client, task_queue, sessionmaker), app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://rehabflow.test"
-        ) as api:
-            created = await api.post(
-                "/api/v1/cases",
-                json={"employee_ref": PIN, "unit_code": unit_code, "trigger": "manager_concern"},
-                headers=coordinator_headers,
-            )
-            assert created.status_code == 201, created.text
-        handle = client.get_workflow_handle(case_workflow_id(uuid.UUID(created.json()["case_id"])))
-        first = (await handle.fetch_history()).events[0]
+    created = await dev_stack.api.post(
+        "/api/v1/cases",
+        json={"employee_ref": PIN, "unit_code": unit_code, "trigger": "manager_concern"},
+        headers=coordinator_headers,
+    )
+    assert created.status_code == 201, created.text
+    case_id = uuid.UUID(created.json()["case_id"])
+    handle = dev_stack.client.get_workflow_handle(case_workflow_id(case_id))
+    first = (await handle.fetch_history()).events[0]
     assert first.workflow_execution_started_event_attributes.eager_execution_accepted

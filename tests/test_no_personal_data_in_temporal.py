@@ -12,15 +12,10 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.common.v1 import Payload
-from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from core.settings import Settings
-from worker import build_worker
+from tests.conftest import DevStack
 
 CANARY_PHRASE = "Canary Kanarie utbränd misshandlad"
 
@@ -84,110 +79,98 @@ def _assert_no_canary(blob: bytes | str, where: str) -> None:
 
 
 async def test_nothing_temporal_holds_contains_personal_data_and_every_payload_is_encrypted(
-    settings: Settings,
-    dev_env: WorkflowEnvironment,
-    task_queue: str,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    unit_code: str,
-    coordinator_headers: dict[str, str],
+    dev_stack: DevStack, task_queue: str, unit_code: str, coordinator_headers: dict[str, str]
 ) -> None:
-    client = dev_env.client
-    app = create_app(settings, temporal_client=client)
-    async with build_worker(client, task_queue, sessionmaker), app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://rehabflow.test"
-        ) as api:
-            # There is no free-text field anywhere; one smuggled in is refused, not stored.
-            smuggled = await api.post(
-                "/api/v1/cases",
-                json={
-                    "employee_ref": CANARY_PIN,
-                    "unit_code": unit_code,
-                    "trigger": "manager_concern",
-                    "note": CANARY_PHRASE,
-                },
-                headers=coordinator_headers,
-            )
-            assert smuggled.status_code == 422 and CANARY_PHRASE not in smuggled.text
-            created = await api.post(
-                "/api/v1/cases",
-                json={
-                    "employee_ref": CANARY_PIN,
-                    "unit_code": unit_code,
-                    "trigger": "manager_concern",
-                },
-                headers=coordinator_headers,
-            )
-            assert created.status_code == 201, created.text
-            case = f"/api/v1/cases/{created.json()['case_id']}"
-            starts = datetime.now(UTC) + timedelta(days=3)
-            for action, body in (
-                ("record-consent", {"party": "fk", "given": True}),
-                (
-                    "book-joint-meeting",
-                    {
-                        "starts_at": starts.isoformat(),
-                        "ends_at": (starts + timedelta(hours=1)).isoformat(),
-                        "invite": ["fk"],
-                    },
-                ),
-                ("set-sick-leave", {"start": "2026-10-01", "expected_end": "2027-03-01"}),
-                (
-                    "record-meeting-outcome",
-                    {"attended": ["employee"], "reinforced_support": True, "notes": CANARY_PHRASE},
-                ),
-            ):
-                response = await api.post(
-                    f"{case}/{action}", json=body, headers=coordinator_headers
-                )
-                assert response.status_code in (200, 409, 422), response.text
-                assert CANARY_PHRASE not in response.text
+    client, api = dev_stack.client, dev_stack.api
+    # There is no free-text field anywhere; one smuggled in is refused, not stored.
+    smuggled = await api.post(
+        "/api/v1/cases",
+        json={
+            "employee_ref": CANARY_PIN,
+            "unit_code": unit_code,
+            "trigger": "manager_concern",
+            "note": CANARY_PHRASE,
+        },
+        headers=coordinator_headers,
+    )
+    assert smuggled.status_code == 422 and CANARY_PHRASE not in smuggled.text
+    created = await api.post(
+        "/api/v1/cases",
+        json={
+            "employee_ref": CANARY_PIN,
+            "unit_code": unit_code,
+            "trigger": "manager_concern",
+        },
+        headers=coordinator_headers,
+    )
+    assert created.status_code == 201, created.text
+    case = f"/api/v1/cases/{created.json()['case_id']}"
+    starts = datetime.now(UTC) + timedelta(days=3)
+    for action, body in (
+        ("record-consent", {"party": "fk", "given": True}),
+        (
+            "book-joint-meeting",
+            {
+                "starts_at": starts.isoformat(),
+                "ends_at": (starts + timedelta(hours=1)).isoformat(),
+                "invite": ["fk"],
+            },
+        ),
+        ("set-sick-leave", {"start": "2026-10-01", "expected_end": "2027-03-01"}),
+        (
+            "record-meeting-outcome",
+            {"attended": ["employee"], "reinforced_support": True, "notes": CANARY_PHRASE},
+        ),
+    ):
+        response = await api.post(f"{case}/{action}", json=body, headers=coordinator_headers)
+        assert response.status_code in (200, 409, 422), response.text
+        assert CANARY_PHRASE not in response.text
 
-        executions = []
-        for _ in range(50):  # visibility is eventually consistent
-            executions = [e async for e in client.list_workflows(f"TaskQueue = '{task_queue}'")]
-            if executions:
-                break
-            await asyncio.sleep(0.2)
-        assert executions
+    executions = []
+    for _ in range(50):  # visibility is eventually consistent
+        executions = [e async for e in client.list_workflows(f"TaskQueue = '{task_queue}'")]
+        if executions:
+            break
+        await asyncio.sleep(0.2)
+    assert executions
 
-        checked = 0
-        seen: set[str] = set()
-        for execution in executions:
-            _assert_no_canary(execution.id, "a workflow id")
-            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-            description = await handle.describe()
-            raw = description.raw_description
-            _assert_no_canary(raw.SerializeToString(), f"describe({execution.id})")
-            for path, payload in _walk_payloads(raw):
+    checked = 0
+    seen: set[str] = set()
+    for execution in executions:
+        _assert_no_canary(execution.id, "a workflow id")
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        description = await handle.describe()
+        raw = description.raw_description
+        _assert_no_canary(raw.SerializeToString(), f"describe({execution.id})")
+        for path, payload in _walk_payloads(raw):
+            seen.add(path)
+            if ".search_attributes" in path:
+                continue  # not encoded by any codec; searched for the canary above
+            assert payload.metadata["encoding"] == b"binary/encrypted", path
+            checked += 1
+        history = await handle.fetch_history()
+        for event in history.events:
+            _assert_no_canary(event.SerializeToString(), f"history of {execution.id}")
+            marker = event.marker_recorded_event_attributes.marker_name
+            for path, payload in _walk_payloads(event):
                 seen.add(path)
-                if ".search_attributes" in path:
-                    continue  # not encoded by any codec; searched for the canary above
-                assert payload.metadata["encoding"] == b"binary/encrypted", path
+                if ".search_attributes" in path or path.endswith(".header.fields"):
+                    continue
+                if marker == PATCH_MARKER and path.endswith(".details.payloads"):
+                    # The SDK writes `workflow.patched` markers itself, uncoded: they
+                    # hold the patch id (a constant of our code) and were searched above.
+                    continue
+                if (
+                    marker == LOCAL_ACTIVITY_MARKER
+                    and payload.metadata["encoding"] == b"json/plain"
+                ):
+                    # A local activity's bookkeeping: type, attempt and times only.
+                    assert set(json.loads(payload.data)) <= LOCAL_ACTIVITY_FACTS, path
+                    continue
+                assert payload.metadata["encoding"] == b"binary/encrypted", (
+                    f"{execution.id} event {event.event_id}{path}"
+                )
                 checked += 1
-            history = await handle.fetch_history()
-            for event in history.events:
-                _assert_no_canary(event.SerializeToString(), f"history of {execution.id}")
-                marker = event.marker_recorded_event_attributes.marker_name
-                for path, payload in _walk_payloads(event):
-                    seen.add(path)
-                    if ".search_attributes" in path or path.endswith(".header.fields"):
-                        continue
-                    if marker == PATCH_MARKER and path.endswith(".details.payloads"):
-                        # The SDK writes `workflow.patched` markers itself, uncoded: they
-                        # hold the patch id (a constant of our code) and were searched above.
-                        continue
-                    if (
-                        marker == LOCAL_ACTIVITY_MARKER
-                        and payload.metadata["encoding"] == b"json/plain"
-                    ):
-                        # A local activity's bookkeeping: type, attempt and times only.
-                        assert set(json.loads(payload.data)) <= LOCAL_ACTIVITY_FACTS, path
-                        continue
-                    assert payload.metadata["encoding"] == b"binary/encrypted", (
-                        f"{execution.id} event {event.event_id}{path}"
-                    )
-                    checked += 1
-        assert checked > 10
-        # Static summaries and details (user metadata) were among the payloads checked.
-        assert any("user_metadata" in path for path in seen), sorted(seen)
+    assert checked > 10
+    # Static summaries and details (user metadata) were among the payloads checked.
+    assert any("user_metadata" in path for path in seen), sorted(seen)
